@@ -1,0 +1,41 @@
+# Ferry's developer entry points. `make test` is what CI runs (.ci/run).
+
+SHELL      := /usr/bin/env bash
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+TOOLS_BIN  := $(shell hack/tools-bin.sh)
+# -race everywhere; a package is taken off it only where it is measured too slow (none is).
+GOTEST     ?= go test -race -timeout 30m
+
+.PHONY: all build tools test vet cluster cluster-down clean
+
+all: build
+
+## build: compile bin/ferry
+build:
+	go build -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
+
+## tools: build the local control plane (etcd, kube-*, kubectl, kwok, kustomize) into the cache
+tools:
+	hack/build-tools.sh
+
+## vet: go vet and gofmt
+vet:
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+## test: build the tools when missing, vet, then run every test against real parts
+test: tools vet
+	FERRY_TOOLS_BIN=$(TOOLS_BIN) $(GOTEST) ./...
+
+## cluster: start a local cluster and print the KUBECONFIG to use
+cluster: tools
+	hack/cluster.sh up
+
+## cluster-down: delete the local cluster that `make cluster` started
+cluster-down:
+	hack/cluster.sh down
+
+clean:
+	rm -rf bin

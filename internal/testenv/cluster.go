@@ -86,19 +86,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	c.reapStale(ctx)
 
 	start := time.Now()
-	_, err := c.run(ctx, 2*time.Minute, "create", "cluster",
-		"--name", c.Name,
-		"--runtime", "binary",
-		"--etcd-binary", bins["etcd"],
-		"--kube-apiserver-binary", bins["kube-apiserver"],
-		"--kube-controller-manager-binary", bins["kube-controller-manager"],
-		"--kube-scheduler-binary", bins["kube-scheduler"],
-		"--kwok-controller-binary", bins["kwok"],
-		"--kubeconfig", c.Kubeconfig,
-		"--disable-qps-limits",
-		"--wait", "60s",
-	)
-	if err != nil {
+	if err := c.create(ctx, bins); err != nil {
 		c.Stop()
 		return nil, err
 	}
@@ -107,6 +95,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		return nil, err
 	}
 
+	var err error
 	c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		c.Stop()
@@ -124,6 +113,34 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	}
 	c.Startup = time.Since(start)
 	return c, nil
+}
+
+// create runs `kwokctl create cluster`. kwokctl picks free ports by reading the
+// clusters already in its work directory, so two creates at once would pick the
+// same ports: a file lock serialises creates across goroutines and processes
+// (go test runs packages in parallel).
+func (c *Cluster) create(ctx context.Context, bins map[string]string) error {
+	lock, err := os.OpenFile(filepath.Join(c.dir, "create.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	defer lock.Close() // closing releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("cluster %s: lock: %w", c.Name, err)
+	}
+	_, err = c.run(ctx, 2*time.Minute, "create", "cluster",
+		"--name", c.Name,
+		"--runtime", "binary",
+		"--etcd-binary", bins["etcd"],
+		"--kube-apiserver-binary", bins["kube-apiserver"],
+		"--kube-controller-manager-binary", bins["kube-controller-manager"],
+		"--kube-scheduler-binary", bins["kube-scheduler"],
+		"--kwok-controller-binary", bins["kwok"],
+		"--kubeconfig", c.Kubeconfig,
+		"--disable-qps-limits",
+		"--wait", "60s",
+	)
+	return err
 }
 
 // Stop deletes the cluster: its processes end and its files are removed.

@@ -91,10 +91,13 @@ func TestTwoClustersRunAtOnceWithTheirOwnState(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for i, c := range clusters {
-		require.NoError(t, errs[i])
-		t.Cleanup(func() { assert.NoError(t, c.Stop()) })
+	for _, c := range clusters {
+		if c != nil {
+			t.Cleanup(func() { assert.NoError(t, c.Stop()) })
+		}
 	}
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
 	require.NotEqual(t, clusters[0].Config.Host, clusters[1].Config.Host)
 
 	ns := clusters[0].Namespace(t)
@@ -146,7 +149,7 @@ func TestGitServerAcceptsPushesAndServesClonesToGoGit(t *testing.T) {
 
 func TestNamespaceNameIsAValidDNSLabel(t *testing.T) {
 	cases := map[string]string{
-		"TestApply/creates_objects": "testapply-creates-objects-7",
+		"TestApply/creates_objects":        "testapply-creates-objects-7",
 		"Test_" + string(make([]byte, 80)): "test",
 	}
 	for in, prefix := range cases {
@@ -155,4 +158,12 @@ func TestNamespaceNameIsAValidDNSLabel(t *testing.T) {
 		assert.Regexp(t, `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, got)
 		assert.Contains(t, got, prefix)
 	}
+}
+
+func TestMissingBinariesFailWithTheCommandThatBuildsThem(t *testing.T) {
+	t.Setenv("FERRY_TOOLS_BIN", t.TempDir())
+	_, err := StartCluster(t.Context(), ClusterOptions{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "make tools")
+	assert.NotContains(t, err.Error(), "\n", "one line")
 }

@@ -1,0 +1,98 @@
+package render
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// countingRenderer counts the kustomize builds it runs.
+func countingRenderer(t *testing.T) (*Renderer, *atomic.Int64) {
+	r := newRenderer(t)
+	var builds atomic.Int64
+	r.run = func(fs filesys.FileSystem, dir string) (resmap.ResMap, error) {
+		builds.Add(1)
+		return runKustomize(fs, dir)
+	}
+	return r, &builds
+}
+
+// copyTree copies testdata/modelrepo into a fresh directory.
+func copyTree(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	out, err := exec.Command("cp", "-R", filepath.Join("testdata", "modelrepo")+"/.", dst).CombinedOutput()
+	require.NoError(t, err, string(out))
+	return dst
+}
+
+func TestRenderingUnchangedInputsAgainRunsNoBuild(t *testing.T) {
+	r, builds := countingRenderer(t)
+	root := copyTree(t)
+	first, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	second, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), builds.Load())
+	assert.Same(t, first, second)
+
+	// Another checkout (another commit) with the same content hits too: the
+	// key is the content of the inputs, not where they are or their mtimes.
+	_, err = r.Render(t.Context(), Request{Root: copyTree(t), Path: "environments/dev"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), builds.Load())
+}
+
+func TestChangingAnyInputRebuilds(t *testing.T) {
+	r, builds := countingRenderer(t)
+	root := copyTree(t)
+	first, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+
+	pin := filepath.Join(root, "environments", "dev", "thresholds.properties")
+	require.NoError(t, os.WriteFile(pin, []byte("fraud.threshold=0.9\n"), 0o644))
+	second, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), builds.Load())
+	assert.NotEqual(t, first.Digest, second.Digest)
+}
+
+func TestAFileOutsideTheInputsDoesNotInvalidateTheCache(t *testing.T) {
+	r, builds := countingRenderer(t)
+	root := copyTree(t)
+	_, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "environments", "prod", "models.yaml"), []byte("# changed\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "README.md"), []byte("hello\n"), 0o644))
+	_, err = r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), builds.Load())
+}
+
+func TestConcurrentRendersAreSafe(t *testing.T) {
+	r := newRenderer(t)
+	root := filepath.Join("testdata", "modelrepo")
+	envs := []string{"environments/dev", "environments/staging", "environments/prod"}
+	digests := make([]string, 12)
+	var wg sync.WaitGroup
+	for i := range digests {
+		wg.Go(func() {
+			res, err := r.Render(t.Context(), Request{Root: root, Path: envs[i%3]})
+			if assert.NoError(t, err) {
+				digests[i] = res.Digest
+			}
+		})
+	}
+	wg.Wait()
+	for i := 3; i < len(digests); i++ {
+		assert.Equal(t, digests[i%3], digests[i])
+	}
+}

@@ -39,6 +39,7 @@ type boundedFS struct {
 	maxFile int64
 
 	mu    sync.Mutex
+	nodes map[string]node   // absolute path -> what confine resolved it to
 	read  map[string]string // slash path relative to root -> sha256 of content
 	order []string          // paths in the order first read
 }
@@ -54,15 +55,24 @@ func newBoundedFS(ctx context.Context, root string, maxFile int64) (*boundedFS, 
 	if err != nil {
 		return nil, fmt.Errorf("checkout %s: %w", root, err)
 	}
-	return &boundedFS{ctx: ctx, root: resolved, disk: filesys.MakeFsOnDisk(), maxFile: maxFile, read: map[string]string{}}, nil
+	return &boundedFS{ctx: ctx, root: resolved, disk: filesys.MakeFsOnDisk(), maxFile: maxFile, read: map[string]string{}, nodes: map[string]node{}}, nil
 }
 
-// confine returns the absolute form of path after checking that it, and what
-// any symlink on the way points to, stays inside the root. A path that does
-// not exist is confined lexically (so Exists can answer false).
-func (b *boundedFS) confine(path string) (string, error) {
+// node is what confine learned about one path. A build's checkout does not
+// change under it, so each path is resolved once per build.
+type node struct {
+	abs      string // cleaned absolute path, as asked
+	resolved string // symlinks resolved; equal to abs when it does not exist
+	exists   bool
+	isDir    bool
+}
+
+// confine returns what path is after checking that it, and what any symlink on
+// the way points to, stays inside the root. A path that does not exist is
+// confined lexically (so Exists can answer false).
+func (b *boundedFS) confine(path string) (node, error) {
 	if err := b.ctx.Err(); err != nil {
-		return "", fmt.Errorf("render stopped: %w", err)
+		return node{}, fmt.Errorf("render stopped: %w", err)
 	}
 	abs := path
 	if !filepath.IsAbs(abs) {
@@ -70,19 +80,32 @@ func (b *boundedFS) confine(path string) (string, error) {
 	}
 	abs = filepath.Clean(abs)
 	if !b.within(abs) {
-		return "", &EscapeError{Path: path}
+		return node{}, &EscapeError{Path: path}
 	}
-	resolved, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return abs, nil
+
+	b.mu.Lock()
+	n, ok := b.nodes[abs]
+	b.mu.Unlock()
+	if !ok {
+		n = node{abs: abs, resolved: abs}
+		resolved, err := filepath.EvalSymlinks(abs)
+		switch {
+		case err == nil:
+			n.resolved, n.exists = resolved, true
+			if info, err := os.Stat(resolved); err == nil {
+				n.isDir = info.IsDir()
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return node{}, fmt.Errorf("%s: %w", b.rel(abs), err)
 		}
-		return "", fmt.Errorf("%s: %w", b.rel(abs), err)
+		b.mu.Lock()
+		b.nodes[abs] = n
+		b.mu.Unlock()
 	}
-	if !b.within(resolved) {
-		return "", &EscapeError{Path: b.rel(abs)}
+	if !b.within(n.resolved) {
+		return node{}, &EscapeError{Path: b.rel(abs)}
 	}
-	return abs, nil
+	return n, nil
 }
 
 func (b *boundedFS) within(abs string) bool {
@@ -134,10 +157,11 @@ func (b *boundedFS) hashes() map[string]string {
 }
 
 func (b *boundedFS) ReadFile(path string) ([]byte, error) {
-	abs, err := b.confine(path)
+	n, err := b.confine(path)
 	if err != nil {
 		return nil, err
 	}
+	abs := n.abs
 	info, err := os.Stat(abs)
 	if err != nil {
 		return nil, err
@@ -157,41 +181,49 @@ func (b *boundedFS) ReadFile(path string) ([]byte, error) {
 }
 
 func (b *boundedFS) Open(path string) (filesys.File, error) {
-	abs, err := b.confine(path)
+	n, err := b.confine(path)
 	if err != nil {
 		return nil, err
 	}
 	// Read it once to hash it: the input set must cover streamed files too.
-	if _, err := b.ReadFile(abs); err != nil {
+	if _, err := b.ReadFile(n.abs); err != nil {
 		return nil, err
 	}
-	return b.disk.Open(abs)
+	return b.disk.Open(n.abs)
 }
 
 func (b *boundedFS) Exists(path string) bool {
-	abs, err := b.confine(path)
-	return err == nil && b.disk.Exists(abs)
+	n, err := b.confine(path)
+	return err == nil && n.exists
 }
 
 func (b *boundedFS) IsDir(path string) bool {
-	abs, err := b.confine(path)
-	return err == nil && b.disk.IsDir(abs)
+	n, err := b.confine(path)
+	return err == nil && n.isDir
 }
 
 func (b *boundedFS) ReadDir(path string) ([]string, error) {
-	abs, err := b.confine(path)
+	n, err := b.confine(path)
 	if err != nil {
 		return nil, err
 	}
-	return b.disk.ReadDir(abs)
+	return b.disk.ReadDir(n.abs)
 }
 
+// CleanedAbs splits path into its symlink-free directory and file name, as
+// kustomize's on-disk file system does, from the memoised resolution.
 func (b *boundedFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
-	abs, err := b.confine(path)
+	n, err := b.confine(path)
 	if err != nil {
 		return "", "", err
 	}
-	return b.disk.CleanedAbs(abs)
+	if !n.exists {
+		return "", "", fmt.Errorf("%s: %w", b.rel(n.abs), fs.ErrNotExist)
+	}
+	if n.isDir {
+		return filesys.ConfirmedDir(n.resolved), "", nil
+	}
+	return filesys.ConfirmedDir(filepath.Dir(n.resolved)), filepath.Base(n.resolved), nil
 }
 
 func (b *boundedFS) Glob(pattern string) ([]string, error) {
@@ -212,11 +244,11 @@ func (b *boundedFS) Glob(pattern string) ([]string, error) {
 }
 
 func (b *boundedFS) Walk(path string, walkFn filepath.WalkFunc) error {
-	abs, err := b.confine(path)
+	n, err := b.confine(path)
 	if err != nil {
 		return err
 	}
-	return b.disk.Walk(abs, func(p string, info fs.FileInfo, err error) error {
+	return b.disk.Walk(n.abs, func(p string, info fs.FileInfo, err error) error {
 		if _, cerr := b.confine(p); cerr != nil {
 			return walkFn(p, info, cerr)
 		}

@@ -144,14 +144,14 @@ func (s *scanner) local(kf, field, dir, ref string) (string, error) {
 	if !filepath.IsAbs(target) {
 		target = filepath.Join(dir, ref)
 	}
-	abs, err := s.fs.confine(target)
+	n, err := s.fs.confine(target)
 	if err != nil {
 		if _, ok := errors.AsType[*EscapeError](err); ok {
 			return "", &RefusedError{Kustomization: kf, Field: field, Ref: ref, Reason: "leaves the repository checkout; reference files inside the repository only"}
 		}
 		return "", err
 	}
-	return abs, nil
+	return n.abs, nil
 }
 
 // checkPlugin refuses a generator, transformer or validator configured as a

@@ -7,6 +7,7 @@ LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TOOLS_BIN  := $(shell hack/tools-bin.sh)
 # -race everywhere; a package is taken off it only where it is measured too slow (none is).
 GOTEST     ?= go test -race -timeout 30m
+FUZZTIME   ?= 15s
 
 .PHONY: all build tools test vet cluster cluster-down clean
 
@@ -25,9 +26,10 @@ vet:
 	go vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
-## test: build the tools when missing, vet, then run every test against real parts
+## test: build the tools when missing, vet, run every test against real parts, then fuzz briefly
 test: tools vet
 	FERRY_TOOLS_BIN=$(TOOLS_BIN) $(GOTEST) ./...
+	go test -run '^$$' -fuzz '^FuzzGitHubHandler$$' -fuzztime $(FUZZTIME) ./webhooks
 
 ## cluster: start a local cluster and print the KUBECONFIG to use
 cluster: tools

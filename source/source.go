@@ -1,0 +1,97 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Options configures a Source.
+type Options struct {
+	// DataDir holds one clone per repository, and the trees checked out of them.
+	DataDir string
+	// Author signs the commits Commit makes.
+	Author object.Signature
+	// MaxFetchBytes aborts a fetch whose pack is larger; 0 means 2 GiB.
+	MaxFetchBytes int64
+}
+
+// Source is the cache of local clones, one per repository.
+type Source struct {
+	opts  Options
+	mu    sync.Mutex
+	repos map[string]*Repository
+}
+
+// New returns a Source keeping its clones under opts.DataDir.
+func New(opts Options) (*Source, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("source: DataDir is required")
+	}
+	if opts.Author.Name == "" || opts.Author.Email == "" {
+		return nil, errors.New("source: Author needs a name and an email for promotion commits")
+	}
+	if opts.MaxFetchBytes <= 0 {
+		opts.MaxFetchBytes = 2 << 30
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	return &Source{opts: opts, repos: map[string]*Repository{}}, nil
+}
+
+// RepoOptions names a repository to track.
+type RepoOptions struct {
+	// Name is ferry's name for it; it names the clone's directory.
+	Name   string
+	URL    string
+	Branch string
+	Auth   Auth
+	// AllowLocal permits local paths, file:// and http:// URLs.
+	AllowLocal bool
+}
+
+var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Open returns the handle of one repository; the clone is made on first use.
+// Opening the same name twice returns the same handle.
+func (s *Source) Open(opts RepoOptions) (*Repository, error) {
+	if !repoName.MatchString(opts.Name) {
+		return nil, fmt.Errorf("repository %q: the name must be letters, digits, '.', '_' or '-'", opts.Name)
+	}
+	if opts.Branch == "" {
+		return nil, fmt.Errorf("repository %s: branch is required", opts.Name)
+	}
+	if err := ValidateURL(opts.URL, opts.AllowLocal); err != nil {
+		return nil, fmt.Errorf("repository %s: %w", opts.Name, err)
+	}
+	auth, err := opts.Auth.method(opts.Name, filepath.Join(s.opts.DataDir, "ssh"))
+	if err != nil {
+		return nil, redact(err, opts.Auth.secrets())
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.repos[opts.Name]; ok {
+		return r, nil
+	}
+	r := &Repository{
+		name:     opts.Name,
+		url:      opts.URL,
+		branch:   opts.Branch,
+		auth:     auth,
+		secrets:  opts.Auth.secrets(),
+		dir:      filepath.Join(s.opts.DataDir, "repos", opts.Name+".git"),
+		treesDir: filepath.Join(s.opts.DataDir, "trees", opts.Name),
+		author:   s.opts.Author,
+		maxFetch: s.opts.MaxFetchBytes,
+		trees:    map[string]*treeRef{},
+	}
+	s.repos[opts.Name] = r
+	return r, nil
+}

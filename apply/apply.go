@@ -1,0 +1,314 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// Request is one apply of an environment.
+type Request struct {
+	Inventory Inventory
+	// Revision is the commit being applied; objects that change carry it in
+	// the ferry.dev/revision annotation.
+	Revision string
+	// Objects are the rendered objects, in apply order.
+	Objects []*unstructured.Unstructured
+	// AllowMassDelete confirms a prune the guard would refuse (ferry sync --allow-mass-delete).
+	AllowMassDelete bool
+}
+
+// item is one object on its way to the cluster.
+type item struct {
+	obj   *unstructured.Unstructured
+	ref   Ref
+	hash  string
+	early bool // a Namespace or CRD: applied before everything else
+}
+
+// Apply makes the cluster hold req.Objects, with server-side apply as field
+// manager "ferry", forcing ownership of the fields ferry declares. Objects
+// whose desired state and ferry-owned live fields are both unchanged since the
+// last apply cost no request: a resync of an unchanged environment costs one
+// metadata LIST per kind. Drifted objects are re-applied ("configured (drift)");
+// objects in the previous inventory that are no longer rendered are pruned
+// (see prune). A failing object does not stop the others: the ChangeSet covers
+// every object and the error joins every failure, each naming its object.
+func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
+	inv := req.Inventory
+	if err := inv.validate(); err != nil {
+		return nil, err
+	}
+	st, err := a.loadInventory(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	items, err := a.prepare(inv, req)
+	if err != nil {
+		return nil, err
+	}
+
+	current := make(map[string]bool, len(items))
+	refs := make([]Ref, 0, len(items)+len(st.entries))
+	for _, it := range items {
+		current[it.ref.key()] = true
+		refs = append(refs, it.ref)
+	}
+	var gone []entry
+	for k, e := range st.entries {
+		if !current[k] {
+			gone = append(gone, e)
+			refs = append(refs, e.Ref)
+		}
+	}
+	guardErr := a.guard(ctx, inv, st, len(gone), req)
+
+	live, err := a.observe(ctx, inv, refs)
+	if err != nil {
+		return nil, err
+	}
+
+	changes := make([]Change, len(items))
+	entries := make([]*entry, len(items))
+	errs := make([]error, len(items))
+	run := func(early bool) {
+		g := new(errgroup.Group)
+		g.SetLimit(a.concurrency)
+		for i := range items {
+			if items[i].early != early {
+				continue
+			}
+			g.Go(func() error {
+				changes[i], entries[i], errs[i] = a.applyOne(ctx, items[i], st.entries[items[i].ref.key()], live, guardErr != nil)
+				return nil
+			})
+		}
+		g.Wait()
+	}
+	run(true)
+	establishErr := a.waitEstablished(ctx, items, changes)
+	run(false)
+
+	next := make(map[string]entry, len(items))
+	for i, it := range items {
+		switch {
+		case entries[i] != nil:
+			next[it.ref.key()] = *entries[i]
+		case errs[i] != nil:
+			if prev, ok := st.entries[it.ref.key()]; ok {
+				next[it.ref.key()] = prev // keep it owned: retried next time
+			}
+		}
+	}
+	cs := &ChangeSet{Changes: changes}
+	if guardErr != nil {
+		for _, e := range gone {
+			next[e.key()] = e // nothing pruned: still ours
+		}
+	} else {
+		pruned, kept, pruneErrs := a.prune(ctx, inv, gone, live)
+		cs.Changes = append(cs.Changes, pruned...)
+		for _, e := range kept {
+			next[e.key()] = e
+		}
+		errs = append(errs, pruneErrs...)
+	}
+	if err := a.saveInventory(ctx, inv, st, next); err != nil {
+		errs = append(errs, err)
+	}
+	return cs, errors.Join(append([]error{guardErr, establishErr}, errs...)...)
+}
+
+func (inv Inventory) validate() error {
+	for field, v := range map[string]string{"repository": inv.Repository, "environment": inv.Environment} {
+		if msgs := validation.IsValidLabelValue(v); len(msgs) > 0 || v == "" {
+			return fmt.Errorf("inventory %s: the %s name %q must be a valid label value (63 characters of letters, digits, '-', '_', '.')", inv, field, v)
+		}
+	}
+	return nil
+}
+
+// prepare turns rendered objects into desired items, refusing duplicates.
+func (a *Applier) prepare(inv Inventory, req Request) ([]item, error) {
+	items := make([]item, 0, len(req.Objects))
+	seen := map[string]bool{}
+	for _, o := range req.Objects {
+		obj, hash, err := inv.desired(o, req.Revision)
+		if err != nil {
+			return nil, err
+		}
+		ref := refOf(obj)
+		if ref.Namespace == "" {
+			// A namespaced kind without a namespace goes where kubectl would put it.
+			if m, err := a.mapping(ref.gvk()); err == nil && m.Scope.Name() == meta.RESTScopeNameNamespace {
+				obj.SetNamespace(defaultNamespace)
+				ref.Namespace = defaultNamespace
+			}
+		}
+		if seen[ref.key()] {
+			return nil, fmt.Errorf("%s: declared twice in one apply", ref)
+		}
+		seen[ref.key()] = true
+		early := (ref.Group == "" && ref.Kind == "Namespace") || (ref.Group == "apiextensions.k8s.io" && ref.Kind == "CustomResourceDefinition")
+		items = append(items, item{obj: obj, ref: ref, hash: hash, early: early})
+	}
+	return items, nil
+}
+
+// applyOne applies one object unless it is unchanged, and returns its change,
+// its new inventory entry (nil when it failed) and its error.
+func (a *Applier) applyOne(ctx context.Context, it item, prev entry, live map[string]liveObject, noDeletes bool) (Change, *entry, error) {
+	l, exists := live[it.ref.key()]
+	known := prev.Hash != ""
+	if known && exists && !l.deleting && prev.Hash == it.hash && prev.Fields == l.fields {
+		return Change{Ref: it.ref, Action: Unchanged}, &prev, nil
+	}
+	reason := ""
+	if known && exists && prev.Hash == it.hash {
+		reason = "drift"
+	}
+
+	m, err := a.mapping(it.ref.gvk())
+	if err != nil {
+		return a.failed(it.ref, err)
+	}
+	res, err := a.resource(m, it.ref.Namespace).Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if fields := immutableFields(err); len(fields) > 0 {
+		if it.obj.GetAnnotations()[AnnotationForce] != "true" || noDeletes {
+			return a.failed(it.ref, fmt.Errorf("%s cannot be changed in place (immutable); to delete and recreate the object, annotate it %s: \"true\"", strings.Join(fields, ", "), AnnotationForce))
+		}
+		if res, err = a.recreate(ctx, m, it); err == nil {
+			reason = "recreated: " + strings.Join(fields, ", ") + " is immutable"
+		}
+	}
+	if err != nil {
+		return a.failed(it.ref, err)
+	}
+
+	action := Configured
+	if !exists {
+		if fields, others := ferryFields(res.GetManagedFields()); fields != "" && !others && !strings.HasPrefix(reason, "recreated") {
+			action = Created
+		} else if reason == "" {
+			reason = "adopted"
+		}
+	}
+	fields, _ := ferryFields(res.GetManagedFields())
+	return Change{Ref: it.ref, Action: action, Reason: reason}, &entry{Ref: it.ref, Hash: it.hash, Fields: fields}, nil
+}
+
+func (a *Applier) failed(ref Ref, err error) (Change, *entry, error) {
+	return Change{Ref: ref, Action: Failed, Reason: err.Error()}, nil, fmt.Errorf("%s: apply: %w", ref, err)
+}
+
+// immutableFields returns the fields an Invalid error says cannot change.
+func immutableFields(err error) []string {
+	if err == nil || !apierrors.IsInvalid(err) {
+		return nil
+	}
+	var fields []string
+	if status, ok := err.(apierrors.APIStatus); ok && status.Status().Details != nil {
+		for _, c := range status.Status().Details.Causes {
+			if strings.Contains(c.Message, "immutable") {
+				fields = append(fields, c.Field)
+			}
+		}
+	}
+	if len(fields) == 0 && strings.Contains(err.Error(), "immutable") {
+		fields = append(fields, "a field")
+	}
+	return fields
+}
+
+// recreate deletes an object (background propagation), waits until it is
+// gone, and applies it again.
+func (a *Applier) recreate(ctx context.Context, m *meta.RESTMapping, it item) (*unstructured.Unstructured, error) {
+	client := a.resource(m, it.ref.Namespace)
+	policy := metav1.DeletePropagationBackground
+	if err := client.Delete(ctx, it.ref.Name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("delete to recreate: %w", err)
+	}
+	if err := waitGone(ctx, func(ctx context.Context) error {
+		_, err := client.Get(ctx, it.ref.Name, metav1.GetOptions{})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return client.Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+}
+
+// waitGone polls get until it reports NotFound, for at most a minute.
+func waitGone(ctx context.Context, get func(context.Context) error) error {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := get(ctx)
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("still present a minute after deletion (a finalizer may hold it): %w", err)
+	}
+	return nil
+}
+
+// waitEstablished waits for every CRD applied in this set to be Established,
+// so that its custom resources can be applied, and refreshes discovery.
+func (a *Applier) waitEstablished(ctx context.Context, items []item, changes []Change) error {
+	var mu sync.Mutex
+	var errs []error
+	applied := false
+	g := new(errgroup.Group)
+	for i, it := range items {
+		if it.ref.Kind != "CustomResourceDefinition" || it.ref.Group != "apiextensions.k8s.io" || changes[i].Action == Failed {
+			continue
+		}
+		applied = applied || changes[i].Action != Unchanged
+		g.Go(func() error {
+			m, err := a.mapping(it.ref.gvk())
+			if err != nil {
+				return nil
+			}
+			err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				crd, err := a.dynamic.Resource(m.Resource).Get(ctx, it.ref.Name, metav1.GetOptions{})
+				if err != nil {
+					return false, nil
+				}
+				return conditionTrue(crd, "Established"), nil
+			})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: not Established after 30s: %w", it.ref, err))
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	if applied {
+		a.mapper.Reset()
+	}
+	return errors.Join(errs...)
+}
+
+func conditionTrue(u *unstructured.Unstructured, condType string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		cm, _ := c.(map[string]any)
+		if cm["type"] == condType && cm["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}

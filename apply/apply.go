@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -181,19 +182,19 @@ func (a *Applier) applyOne(ctx context.Context, it item, prev entry, live map[st
 
 	m, err := a.mapping(it.ref.gvk())
 	if err != nil {
-		return a.failed(it.ref, err)
+		return a.failed(it, err)
 	}
 	res, err := a.resource(m, it.ref.Namespace).Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
 	if fields := immutableFields(err); len(fields) > 0 {
 		if it.obj.GetAnnotations()[AnnotationForce] != "true" || noDeletes {
-			return a.failed(it.ref, fmt.Errorf("%s cannot be changed in place (immutable); to delete and recreate the object, annotate it %s: \"true\"", strings.Join(fields, ", "), AnnotationForce))
+			return a.failed(it, fmt.Errorf("%s cannot be changed in place (immutable); to delete and recreate the object, annotate it %s: \"true\"", strings.Join(fields, ", "), AnnotationForce))
 		}
 		if res, err = a.recreate(ctx, m, it); err == nil {
 			reason = "recreated: " + strings.Join(fields, ", ") + " is immutable"
 		}
 	}
 	if err != nil {
-		return a.failed(it.ref, err)
+		return a.failed(it, err)
 	}
 
 	action := Configured
@@ -208,8 +209,34 @@ func (a *Applier) applyOne(ctx context.Context, it item, prev entry, live map[st
 	return Change{Ref: it.ref, Action: action, Reason: reason}, &entry{Ref: it.ref, Hash: it.hash, Fields: fields}, nil
 }
 
-func (a *Applier) failed(ref Ref, err error) (Change, *entry, error) {
-	return Change{Ref: ref, Action: Failed, Reason: err.Error()}, nil, fmt.Errorf("%s: apply: %w", ref, err)
+// ObjectError is one object that could not be applied. Its message is
+// scrubbed of Secret values, since API errors can echo what was sent; the
+// cause is not kept, so nothing can print it unscrubbed.
+type ObjectError struct {
+	Ref Ref
+	Msg string
+	// Transient is true for failures worth retrying with backoff (timeouts,
+	// throttling, conflicts, an unreachable server); false for bad input.
+	Transient bool
+}
+
+func (e *ObjectError) Error() string { return e.Ref.String() + ": apply: " + e.Msg }
+
+func (a *Applier) failed(it item, err error) (Change, *entry, error) {
+	msg := scrub(err.Error(), it.obj)
+	return Change{Ref: it.ref, Action: Failed, Reason: msg}, nil, &ObjectError{Ref: it.ref, Msg: msg, Transient: transient(err)}
+}
+
+// transient classifies an API error: retry it, or report it as bad input.
+func transient(err error) bool {
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsConflict(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
+		apierrors.IsUnexpectedServerError(err) || errors.Is(err, context.DeadlineExceeded) || isNetError(err)
+}
+
+func isNetError(err error) bool {
+	_, ok := errors.AsType[net.Error](err)
+	return ok
 }
 
 // immutableFields returns the fields an Invalid error says cannot change.

@@ -314,4 +314,3 @@ func TestARestartedApplierKnowsWhatItOwns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, cs.Count(Deleted), "prune still works after a restart")
 }
-

@@ -1,0 +1,196 @@
+package apply
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// ObjectDiff is what applying would do to one object.
+type ObjectDiff struct {
+	Ref Ref
+	// Action is Created, Configured, Deleted or Unchanged: what Apply would do.
+	Action Action
+	// Diff is a unified diff of the object as it is and as it would be (only
+	// the fields ferry declares can differ), with Secret values masked.
+	Diff string
+}
+
+// Diff reports what Apply would do, without changing anything. Objects whose
+// desired state and live ferry-owned fields are unchanged cost no request; the
+// others are compared with a server-side dry-run apply.
+func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
+	inv := req.Inventory
+	if err := inv.validate(); err != nil {
+		return nil, err
+	}
+	st, err := a.loadInventory(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	items, err := a.prepare(inv, req)
+	if err != nil {
+		return nil, err
+	}
+	current := map[string]bool{}
+	refs := make([]Ref, 0, len(items)+len(st.entries))
+	for _, it := range items {
+		current[it.ref.key()] = true
+		refs = append(refs, it.ref)
+	}
+	for k, e := range st.entries {
+		if !current[k] {
+			refs = append(refs, e.Ref)
+		}
+	}
+	live, err := a.observe(ctx, inv, refs)
+	if err != nil {
+		return nil, err
+	}
+
+	var diffs []ObjectDiff
+	var errs []error
+	for _, it := range items {
+		prev, known := st.entries[it.ref.key()]
+		l, exists := live[it.ref.key()]
+		if known && exists && prev.Hash == it.hash && prev.Fields == l.fields {
+			diffs = append(diffs, ObjectDiff{Ref: it.ref, Action: Unchanged})
+			continue
+		}
+		d, err := a.diffOne(ctx, it)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: diff: %s", it.ref, scrub(err.Error(), it.obj)))
+			continue
+		}
+		diffs = append(diffs, d)
+	}
+	for k, e := range st.entries {
+		if l, ok := live[k]; !current[k] && ok && inv.owns(l.labels) && l.annotations[AnnotationPrune] != PruneDisabled {
+			diffs = append(diffs, ObjectDiff{Ref: e.Ref, Action: Deleted})
+		}
+	}
+	if len(errs) > 0 {
+		return diffs, joinErrs(errs)
+	}
+	return diffs, nil
+}
+
+func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
+	m, err := a.mapping(it.ref.gvk())
+	if err != nil {
+		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified("", it.obj, nil)}, nil // its CRD is not installed yet
+	}
+	client := a.resource(m, it.ref.Namespace)
+	before, err := client.Get(ctx, it.ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		before = nil
+	} else if err != nil {
+		return ObjectDiff{}, err
+	}
+	after, err := client.Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return ObjectDiff{}, err
+	}
+	d := ObjectDiff{Ref: it.ref, Action: Configured}
+	if before == nil {
+		d.Action = Created
+	}
+	d.Diff = unified(it.ref.String(), before, after)
+	if before != nil && d.Diff == "" {
+		d.Action = Unchanged
+	}
+	return d, nil
+}
+
+// unified renders a diff of two objects without server-managed metadata and
+// status, masking Secret values.
+func unified(name string, before, after *unstructured.Unstructured) string {
+	render := func(u *unstructured.Unstructured, old *unstructured.Unstructured) string {
+		if u == nil {
+			return ""
+		}
+		c := u.DeepCopy()
+		for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
+			unstructured.RemoveNestedField(c.Object, "metadata", f)
+		}
+		unstructured.RemoveNestedField(c.Object, "metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration")
+		unstructured.RemoveNestedField(c.Object, "metadata", "annotations", AnnotationRev) // changes with every commit
+		unstructured.RemoveNestedField(c.Object, "status")
+		if c.GetKind() == "Secret" && c.GroupVersionKind().Group == "" {
+			maskSecret(c, old)
+		}
+		b, _ := yaml.Marshal(c.Object)
+		return string(b)
+	}
+	a, b := render(before, nil), render(after, before)
+	if a == b {
+		return ""
+	}
+	out, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
+		FromFile: name + " (live)", ToFile: name + " (desired)", Context: 3,
+	})
+	return out
+}
+
+// maskSecret replaces every value of a Secret with "***". Given the old
+// version, values that differ from it read "*** (changed)", so a diff shows
+// which keys change but never a value.
+func maskSecret(s, old *unstructured.Unstructured) {
+	for _, field := range []string{"data", "stringData"} {
+		values, _, _ := unstructured.NestedMap(s.Object, field)
+		var oldValues map[string]any
+		if old != nil {
+			oldValues, _, _ = unstructured.NestedMap(old.Object, field)
+		}
+		for k, v := range values {
+			if ov, ok := oldValues[k]; ok && ov != v {
+				values[k] = "*** (changed)"
+			} else {
+				values[k] = "***"
+			}
+		}
+		if len(values) > 0 {
+			unstructured.SetNestedMap(s.Object, values, field)
+		}
+	}
+}
+
+// scrub removes a Secret's values (as given and base64-decoded) from msg, for
+// errors that echo an object's content.
+func scrub(msg string, obj *unstructured.Unstructured) string {
+	if obj.GetKind() != "Secret" || obj.GroupVersionKind().Group != "" {
+		return msg
+	}
+	for _, field := range []string{"data", "stringData"} {
+		values, _, _ := unstructured.NestedMap(obj.Object, field)
+		for _, v := range values {
+			s, _ := v.(string)
+			if len(s) < 3 {
+				continue
+			}
+			msg = strings.ReplaceAll(msg, s, "***")
+			if field == "data" {
+				if decoded, err := base64.StdEncoding.DecodeString(s); err == nil && len(decoded) >= 3 {
+					msg = strings.ReplaceAll(msg, string(decoded), "***")
+				}
+			}
+		}
+	}
+	return msg
+}
+
+func joinErrs(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}

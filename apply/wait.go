@@ -1,0 +1,191 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// HealthReport is the readiness of every object waited for.
+type HealthReport struct {
+	Objects []Health
+}
+
+// Healthy reports whether every object is Current.
+func (r *HealthReport) Healthy() bool {
+	for _, h := range r.Objects {
+		if h.Status != Current {
+			return false
+		}
+	}
+	return true
+}
+
+// Wait watches the objects until every one is Current, one has Failed, or the
+// timeout passes; it returns the report in every case, and an error naming
+// each object that is not Current, with its last status message, unless all
+// are. Objects are watched (one LIST and WATCH per kind and namespace,
+// restricted to the inventory's labels), never polled.
+func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, timeout time.Duration) (*HealthReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	type group struct {
+		gvr       schema.GroupVersionResource
+		namespace string
+		mapping   *meta.RESTMapping
+	}
+	var mu sync.Mutex
+	states := map[string]*Health{}
+	order := make([]string, 0, len(objs))
+	groups := map[group][]string{}
+	for _, o := range objs {
+		ref := refOf(o)
+		m, err := a.mapping(ref.gvk())
+		if err != nil {
+			states[ref.key()] = &Health{Ref: ref, Status: NotFound, Message: err.Error()}
+			order = append(order, ref.key())
+			continue
+		}
+		ns := ref.Namespace
+		if m.Scope.Name() == meta.RESTScopeNameNamespace && ns == "" {
+			ns = defaultNamespace
+			ref.Namespace = ns
+		}
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
+			ns = ""
+		}
+		states[ref.key()] = &Health{Ref: ref, Status: NotFound, Message: "not seen yet"}
+		order = append(order, ref.key())
+		g := group{gvr: m.Resource, namespace: ns, mapping: m}
+		groups[g] = append(groups[g], ref.key())
+	}
+
+	changed := make(chan struct{}, 1)
+	update := func(key string, u *unstructured.Unstructured, deleted bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		h, ok := states[key]
+		if !ok {
+			return // another object of the inventory
+		}
+		switch {
+		case deleted:
+			h.Status, h.Message = NotFound, "deleted"
+		case u.GetDeletionTimestamp() != nil:
+			h.Status, h.Message = InProgress, "being deleted"
+		default:
+			h.Status, h.Message = health(u)
+		}
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+
+	var wg sync.WaitGroup
+	for g := range groups {
+		client := a.resource(g.mapping, g.namespace)
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				a.watchGroup(ctx, client, inv, g.gvr, update)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	report := func() *HealthReport {
+		mu.Lock()
+		defer mu.Unlock()
+		r := &HealthReport{}
+		for _, k := range order {
+			r.Objects = append(r.Objects, *states[k])
+		}
+		return r
+	}
+	for {
+		r := report()
+		if r.Healthy() {
+			return r, nil
+		}
+		for _, h := range r.Objects {
+			if h.Status == HealthFail {
+				return r, notHealthy(r, "failed")
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return r, notHealthy(r, fmt.Sprintf("not Current after %s", timeout))
+		}
+	}
+}
+
+// watchGroup lists, then watches, one kind in one namespace, feeding update
+// until the watch ends (the server closes watches now and then) or ctx does.
+func (a *Applier) watchGroup(ctx context.Context, client interface {
+	List(context.Context, metav1.ListOptions) (*unstructured.UnstructuredList, error)
+	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
+}, inv Inventory, gvr schema.GroupVersionResource, update func(string, *unstructured.Unstructured, bool)) {
+	opts := metav1.ListOptions{LabelSelector: inv.selector()}
+	list, err := client.List(ctx, opts)
+	if err != nil {
+		sleep(ctx, time.Second)
+		return
+	}
+	for i := range list.Items {
+		u := &list.Items[i]
+		update(refOf(u).key(), u, false)
+	}
+	opts.ResourceVersion = list.GetResourceVersion()
+	w, err := client.Watch(ctx, opts)
+	if err != nil {
+		sleep(ctx, time.Second)
+		return
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		u, ok := ev.Object.(*unstructured.Unstructured)
+		if !ok {
+			return // an error event: list again
+		}
+		switch ev.Type {
+		case watch.Added, watch.Modified:
+			update(refOf(u).key(), u, false)
+		case watch.Deleted:
+			update(refOf(u).key(), u, true)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// notHealthy names every object that is not Current.
+func notHealthy(r *HealthReport, what string) error {
+	var bad []string
+	for _, h := range r.Objects {
+		if h.Status != Current {
+			bad = append(bad, h.String())
+		}
+	}
+	sort.Strings(bad)
+	return errors.New(what + ": " + strings.Join(bad, "; "))
+}

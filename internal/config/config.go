@@ -1,0 +1,302 @@
+// Package config reads ferry.yaml (DESIGN.md section 2): strict decoding, every
+// problem reported at once with its key path, and secrets resolved from the
+// environment or files, never from the file itself.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+	kjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-gitops/ferry/source"
+)
+
+// Config is ferry.yaml.
+type Config struct {
+	// Listen is the address of the HTTP server: webhooks, health, metrics, status.
+	Listen string `json:"listen,omitempty"`
+	// Resync is a robfig/cron spec: fetch and drift-check every repository.
+	Resync string `json:"resync,omitempty"`
+	// DataDir holds clones and checkouts; default /var/lib/ferry.
+	DataDir      string       `json:"dataDir,omitempty"`
+	Webhook      Webhook      `json:"webhook,omitempty"`
+	Repositories []Repository `json:"repositories"`
+}
+
+// Webhook configures the GitHub receiver. The secret is read from SecretEnv
+// or SecretFile; PreviousSecretEnv keeps the old one valid during a rotation.
+type Webhook struct {
+	// Disabled turns the receiver off; the resync still runs.
+	Disabled          bool   `json:"disabled,omitempty"`
+	SecretEnv         string `json:"secretEnv,omitempty"`
+	SecretFile        string `json:"secretFile,omitempty"`
+	PreviousSecretEnv string `json:"previousSecretEnv,omitempty"`
+}
+
+// Repository is one tracked model repository.
+type Repository struct {
+	Name         string        `json:"name"`
+	URL          string        `json:"url"`
+	Branch       string        `json:"branch,omitempty"`
+	Auth         Auth          `json:"auth,omitempty"`
+	AllowLocal   bool          `json:"allowLocal,omitempty"`
+	GitHub       *GitHub       `json:"github,omitempty"`
+	Environments []Environment `json:"environments"`
+}
+
+// Auth names where a repository's credentials are; never the credentials.
+type Auth struct {
+	TokenEnv       string `json:"tokenEnv,omitempty"`
+	TokenFile      string `json:"tokenFile,omitempty"`
+	SSHKeyFile     string `json:"sshKeyFile,omitempty"`
+	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+}
+
+// GitHub says where the repository's pull requests live.
+type GitHub struct {
+	APIURL string `json:"apiURL,omitempty"`
+	Owner  string `json:"owner,omitempty"`
+	Repo   string `json:"repo,omitempty"`
+}
+
+// Environment is one environment of a repository and the cluster it runs in.
+type Environment struct {
+	Name      string  `json:"name"`
+	Path      string  `json:"path"`
+	Cluster   Cluster `json:"cluster,omitempty"`
+	PromoteTo string  `json:"promoteTo,omitempty"`
+	// Promotion is pull-request (default) or branch.
+	Promotion string `json:"promotion,omitempty"`
+}
+
+// Cluster says how to reach an environment's cluster: an empty Kubeconfig
+// means $KUBECONFIG, then in-cluster.
+type Cluster struct {
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+}
+
+// Defaults filled in by Load.
+const (
+	DefaultListen  = ":8080"
+	DefaultResync  = "@every 5m"
+	DefaultDataDir = "/var/lib/ferry"
+	DefaultBranch  = "main"
+)
+
+// Load reads, decodes and validates the file at path. Every problem is
+// reported, each as "key.path: what is wrong; what is expected". Secret
+// sources are checked to be set (getenv and file existence), not read.
+func Load(file string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	c, err := Parse(data, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", file, err)
+	}
+	return c, nil
+}
+
+// Parse is Load on bytes.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	var c Config
+	strict, err := kjson.UnmarshalStrict(js, &c)
+	if err != nil {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	var errs []error
+	for _, s := range strict {
+		msg := strings.TrimPrefix(s.Error(), "json: ")
+		if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
+			msg = strings.Trim(field, `"`) + ": unknown field; remove it or check its spelling"
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	c.defaults()
+	errs = append(errs, c.validate(getenv)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &c, nil
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Resync == "" {
+		c.Resync = DefaultResync
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		if r.Branch == "" {
+			r.Branch = DefaultBranch
+		}
+		for j := range r.Environments {
+			if r.Environments[j].Promotion == "" {
+				r.Environments[j].Promotion = "pull-request"
+			}
+		}
+	}
+}
+
+func (c *Config) validate(getenv func(string) string) []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "%q is not an address; expected host:port such as \":8080\"", c.Listen)
+	}
+	if _, err := cron.ParseStandard(c.Resync); err != nil {
+		add("resync", "%q is not a cron spec (%v); expected e.g. \"@every 5m\" or \"*/5 * * * *\"", c.Resync, err)
+	}
+	if !c.Webhook.Disabled {
+		switch {
+		case c.Webhook.SecretEnv == "" && c.Webhook.SecretFile == "":
+			add("webhook.secretEnv", "webhooks are on but no secret is configured; set secretEnv or secretFile, or webhook.disabled: true")
+		case c.Webhook.SecretEnv != "" && getenv(c.Webhook.SecretEnv) == "":
+			add("webhook.secretEnv", "environment variable %s is empty or unset; export the webhook secret there", c.Webhook.SecretEnv)
+		case c.Webhook.SecretFile != "" && !readable(c.Webhook.SecretFile):
+			add("webhook.secretFile", "%s cannot be read", c.Webhook.SecretFile)
+		}
+	}
+	if len(c.Repositories) == 0 {
+		add("repositories", "no repository configured; add at least one")
+	}
+	names := map[string]bool{}
+	for i, r := range c.Repositories {
+		key := fmt.Sprintf("repositories[%d]", i)
+		switch {
+		case r.Name == "":
+			add(key+".name", "required; a short name such as ml-models")
+		case len(validation.IsValidLabelValue(r.Name)) > 0:
+			add(key+".name", "%q must be a valid label value (letters, digits, '-', '_', '.', at most 63)", r.Name)
+		case names[r.Name]:
+			add(key+".name", "%q is used by another repository; names must be unique", r.Name)
+		}
+		names[r.Name] = true
+		if err := source.ValidateURL(r.URL, r.AllowLocal); err != nil {
+			add(key+".url", "%v", err)
+		}
+		errs = append(errs, r.Auth.validate(key+".auth", getenv)...)
+		errs = append(errs, r.validateEnvironments(key)...)
+	}
+	return errs
+}
+
+func (a Auth) validate(key string, getenv func(string) string) []error {
+	var errs []error
+	add := func(k, format string, args ...any) { errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...))) }
+	if (a.TokenEnv != "" || a.TokenFile != "") && a.SSHKeyFile != "" {
+		add(key, "give a token or an SSH key, not both")
+	}
+	if a.TokenEnv != "" && getenv(a.TokenEnv) == "" {
+		add(key+".tokenEnv", "environment variable %s is empty or unset; export the token there", a.TokenEnv)
+	}
+	if a.TokenFile != "" && !readable(a.TokenFile) {
+		add(key+".tokenFile", "%s cannot be read", a.TokenFile)
+	}
+	if a.SSHKeyFile != "" {
+		if !readable(a.SSHKeyFile) {
+			add(key+".sshKeyFile", "%s cannot be read", a.SSHKeyFile)
+		}
+		if a.KnownHostsFile == "" {
+			add(key+".knownHostsFile", "required with sshKeyFile: host keys are always checked")
+		} else if !readable(a.KnownHostsFile) {
+			add(key+".knownHostsFile", "%s cannot be read", a.KnownHostsFile)
+		}
+	}
+	return errs
+}
+
+func (r Repository) validateEnvironments(key string) []error {
+	var errs []error
+	add := func(k, format string, args ...any) { errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...))) }
+	if len(r.Environments) == 0 {
+		add(key+".environments", "no environment configured; add at least one")
+	}
+	envs := map[string]int{}
+	for j, e := range r.Environments {
+		ek := fmt.Sprintf("%s.environments[%d]", key, j)
+		switch {
+		case e.Name == "":
+			add(ek+".name", "required; e.g. dev")
+		case len(validation.IsValidLabelValue(e.Name)) > 0:
+			add(ek+".name", "%q must be a valid label value", e.Name)
+		case envs[e.Name] > 0:
+			add(ek+".name", "%q is used by another environment of %s; names must be unique", e.Name, r.Name)
+		}
+		envs[e.Name] = j + 1
+		clean := path.Clean(e.Path)
+		if e.Path == "" || path.IsAbs(e.Path) || clean == ".." || strings.HasPrefix(clean, "../") {
+			add(ek+".path", "%q must be a directory inside the repository, e.g. environments/%s", e.Path, e.Name)
+		}
+		if e.Promotion != "pull-request" && e.Promotion != "branch" {
+			add(ek+".promotion", "%q is not pull-request or branch", e.Promotion)
+		}
+	}
+	for j, e := range r.Environments {
+		if e.PromoteTo == "" {
+			continue
+		}
+		ek := fmt.Sprintf("%s.environments[%d].promoteTo", key, j)
+		if envs[e.PromoteTo] == 0 {
+			add(ek, "%q is not an environment of %s", e.PromoteTo, r.Name)
+			continue
+		}
+		if e.PromoteTo == e.Name {
+			add(ek, "%q promotes to itself", e.Name)
+			continue
+		}
+		if cycle := r.promotionCycle(e.Name); cycle != "" && strings.HasPrefix(cycle, e.Name+" ") {
+			add(ek, "promotions form a cycle: %s", cycle)
+		}
+	}
+	return errs
+}
+
+// promotionCycle follows promoteTo from start and returns the cycle it falls
+// into, if any, as "a -> b -> a".
+func (r Repository) promotionCycle(start string) string {
+	next := map[string]string{}
+	for _, e := range r.Environments {
+		next[e.Name] = e.PromoteTo
+	}
+	seen := []string{start}
+	for cur := next[start]; cur != ""; cur = next[cur] {
+		for i, s := range seen {
+			if s == cur {
+				return strings.Join(append(seen[i:], cur), " -> ")
+			}
+		}
+		seen = append(seen, cur)
+	}
+	return ""
+}
+
+func readable(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const valid = `
+listen: ":8080"
+resync: "@every 5m"
+webhook:
+  secretEnv: FERRY_WEBHOOK_SECRET
+repositories:
+  - name: ml-models
+    url: https://github.com/acme/ml-models.git
+    auth: {tokenEnv: GITHUB_TOKEN}
+    environments:
+      - {name: dev, path: environments/dev, cluster: {context: dev}, promoteTo: staging}
+      - {name: staging, path: environments/staging, cluster: {context: staging}, promoteTo: prod}
+      - {name: prod, path: environments/prod, cluster: {context: prod}}
+`
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+var fullEnv = env(map[string]string{"FERRY_WEBHOOK_SECRET": "hook-CANARY", "GITHUB_TOKEN": "ghs_CANARY"})
+
+func TestAValidConfigLoadsWithDefaults(t *testing.T) {
+	c, err := Parse([]byte(valid), fullEnv)
+	require.NoError(t, err)
+	assert.Equal(t, "main", c.Repositories[0].Branch)
+	assert.Equal(t, "pull-request", c.Repositories[0].Environments[0].Promotion)
+	assert.Equal(t, DefaultDataDir, c.DataDir)
+
+	secrets, err := c.WebhookSecrets(fullEnv)
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{[]byte("hook-CANARY")}, secrets)
+	auth, err := c.Repositories[0].SourceAuth(fullEnv)
+	require.NoError(t, err)
+	assert.Equal(t, "ghs_CANARY", auth.Token)
+}
+
+func TestEachCheckNamesTheKeyAndWhatIsExpected(t *testing.T) {
+	cases := []struct {
+		name    string
+		edit    func(string) string
+		env     func(string) string
+		key     string
+		message string
+	}{
+		{"an unknown key", func(s string) string { return s + "colour: blue\n" }, fullEnv, "colour", "unknown field"},
+		{"an unknown nested key", func(s string) string {
+			return strings.Replace(s, "promoteTo: staging}", "promoteTo: staging, flavour: x}", 1)
+		}, fullEnv, "repositories[0].environments[0].flavour", "unknown field"},
+		{"a duplicate repository", func(s string) string {
+			return s + "  - name: ml-models\n    url: https://github.com/acme/x.git\n    environments: [{name: dev, path: d}]\n"
+		}, fullEnv, "repositories[1].name", "unique"},
+		{"a duplicate environment", func(s string) string {
+			return strings.Replace(s, "{name: prod, path", "{name: dev, path", 1)
+		}, fullEnv, "repositories[0].environments[2].name", "unique"},
+		{"a path outside the repository", func(s string) string {
+			return strings.Replace(s, "path: environments/prod", "path: ../prod", 1)
+		}, fullEnv, "repositories[0].environments[2].path", "inside the repository"},
+		{"an absolute path", func(s string) string {
+			return strings.Replace(s, "path: environments/prod", "path: /etc", 1)
+		}, fullEnv, "repositories[0].environments[2].path", "inside the repository"},
+		{"promoteTo an unknown environment", func(s string) string {
+			return strings.Replace(s, "promoteTo: prod", "promoteTo: qa", 1)
+		}, fullEnv, "repositories[0].environments[1].promoteTo", `"qa" is not an environment of ml-models`},
+		{"a promotion cycle", func(s string) string {
+			return strings.Replace(s, "cluster: {context: prod}}", "cluster: {context: prod}, promoteTo: dev}", 1)
+		}, fullEnv, "promoteTo", "cycle: dev -> staging -> prod -> dev"},
+		{"a bad cron spec", func(s string) string { return strings.Replace(s, "@every 5m", "every five minutes", 1) }, fullEnv, "resync", "not a cron spec"},
+		{"a bad listen address", func(s string) string { return strings.Replace(s, `":8080"`, `"eighty"`, 1) }, fullEnv, "listen", "not an address"},
+		{"an unset webhook secret", func(s string) string { return s }, env(map[string]string{"GITHUB_TOKEN": "x"}), "webhook.secretEnv", "FERRY_WEBHOOK_SECRET is empty or unset"},
+		{"webhooks without a secret source", func(s string) string {
+			return strings.Replace(s, "  secretEnv: FERRY_WEBHOOK_SECRET\n", "  secretEnv: \"\"\n", 1)
+		}, fullEnv, "webhook.secretEnv", "no secret"},
+		{"an unset token", func(s string) string { return s }, env(map[string]string{"FERRY_WEBHOOK_SECRET": "x"}), "repositories[0].auth.tokenEnv", "GITHUB_TOKEN is empty or unset"},
+		{"a URL with a token in it", func(s string) string {
+			return strings.Replace(s, "https://github.com", "https://x-access-token:ghs_CANARY@github.com", 1)
+		}, fullEnv, "repositories[0].url", "auth.tokenEnv"},
+		{"a local path without allowLocal", func(s string) string {
+			return strings.Replace(s, "https://github.com/acme/ml-models.git", "/srv/models", 1)
+		}, fullEnv, "repositories[0].url", "allowLocal"},
+		{"an SSH key without known_hosts", func(s string) string {
+			return strings.Replace(s, "auth: {tokenEnv: GITHUB_TOKEN}", "auth: {sshKeyFile: /dev/null}", 1)
+		}, fullEnv, "repositories[0].auth.knownHostsFile", "host keys are always checked"},
+		{"a bad promotion mode", func(s string) string {
+			return strings.Replace(s, "cluster: {context: prod}}", "cluster: {context: prod}, promotion: email}", 1)
+		}, fullEnv, "repositories[0].environments[2].promotion", "pull-request or branch"},
+		{"no repositories", func(string) string { return "webhook: {disabled: true}\nrepositories: []\n" }, fullEnv, "repositories", "add at least one"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.edit(valid)), tc.env)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.key+":")
+			assert.Contains(t, err.Error(), tc.message)
+			assert.NotContains(t, err.Error(), "ghs_CANARY", "a secret never appears in an error")
+			assert.NotContains(t, err.Error(), "hook-CANARY")
+		})
+	}
+}
+
+func TestAllProblemsAreReportedAtOnce(t *testing.T) {
+	bad := strings.NewReplacer("@every 5m", "nonsense", `":8080"`, `"x"`, "promoteTo: prod", "promoteTo: qa").Replace(valid)
+	_, err := Parse([]byte(bad), fullEnv)
+	require.Error(t, err)
+	for _, key := range []string{"resync:", "listen:", "promoteTo:"} {
+		assert.Contains(t, err.Error(), key)
+	}
+}

@@ -125,7 +125,7 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 		}
 		errs = append(errs, pruneErrs...)
 	}
-	if err := a.saveInventory(ctx, inv, st, next); err != nil {
+	if err := a.saveInventory(ctx, inv, st, next, req.Revision); err != nil {
 		errs = append(errs, err)
 	}
 	return cs, errors.Join(append([]error{guardErr, establishErr}, errs...)...)

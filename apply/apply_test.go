@@ -77,11 +77,20 @@ func TestApplyCreatesThenAnUnchangedResyncSendsNoWrite(t *testing.T) {
 	rv := dep.ResourceVersion
 
 	reqs.reset()
+	cs, err = a.Apply(t.Context(), Request{Inventory: inv, Revision: "aaa111", Objects: objects(t, ns, model)})
+	require.NoError(t, err)
+	assert.Equal(t, 3, cs.Count(Unchanged))
+	assert.Zero(t, reqs.writes(), "a resync of an unchanged environment costs no write: %v", reqs.paths)
+	assert.LessOrEqual(t, reqs.total(), 3, "at most one request per kind: %v", reqs.paths)
+
+	// A new commit that changes none of the objects writes only the
+	// inventory's revision.
+	reqs.reset()
 	cs, err = a.Apply(t.Context(), Request{Inventory: inv, Revision: "bbb222", Objects: objects(t, ns, model)})
 	require.NoError(t, err)
 	assert.Equal(t, 3, cs.Count(Unchanged))
-	assert.Zero(t, reqs.writes(), "an unchanged environment costs no write: %v", reqs.paths)
-	assert.LessOrEqual(t, reqs.total(), 3, "at most one request per kind: %v", reqs.paths)
+	assert.Equal(t, 1, reqs.writes(), "%v", reqs.paths)
+	assert.Contains(t, reqs.paths[len(reqs.paths)-1], "ferry-system/configmaps/ferry-inventory-")
 
 	dep, err = cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "fraud", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -313,4 +322,20 @@ func TestARestartedApplierKnowsWhatItOwns(t *testing.T) {
 	cs, err = restarted.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: objects(t, ns, model)})
 	require.NoError(t, err)
 	assert.Equal(t, 1, cs.Count(Deleted), "prune still works after a restart")
+}
+
+func TestTheInventoryRecordsTheRevisionForARestartedFerry(t *testing.T) {
+	ns := cluster.Namespace(t)
+	a, _ := newApplier(t, cluster)
+	inv := inventoryFor(ns)
+	rev, err := a.Revision(t.Context(), inv)
+	require.NoError(t, err)
+	assert.Empty(t, rev)
+	_, err = a.Apply(t.Context(), Request{Inventory: inv, Revision: "c0ffee", Objects: objects(t, ns, model)})
+	require.NoError(t, err)
+
+	restarted, _ := newApplier(t, cluster)
+	rev, err = restarted.Revision(t.Context(), inv)
+	require.NoError(t, err)
+	assert.Equal(t, "c0ffee", rev)
 }

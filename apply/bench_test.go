@@ -132,7 +132,7 @@ func BenchmarkIdleResync(b *testing.B) {
 	}
 	reqs.reset()
 	for b.Loop() {
-		cs, err := a.Apply(b.Context(), Request{Inventory: inv, Revision: "r2", Objects: objs})
+		cs, err := a.Apply(b.Context(), Request{Inventory: inv, Revision: "r1", Objects: objs})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -31,6 +31,9 @@ type entry struct {
 type inventoryState struct {
 	entries map[string]entry // by Ref.key()
 	written []byte
+	// revision is the commit of the last apply, kept on the ConfigMap so
+	// that a restarted ferry knows where each environment stands.
+	revision string
 	// allowMassDelete is the revision a person confirmed a large prune for,
 	// by annotating the inventory ConfigMap.
 	allowMassDelete string
@@ -73,13 +76,14 @@ func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryS
 		st.entries[e.key()] = e
 	}
 	st.written = []byte(cm.Data["objects"])
+	st.revision = cm.Annotations[AnnotationRev]
 	st.allowMassDelete = cm.Annotations[allowMassDeleteAn]
 	return st, nil
 }
 
 // saveInventory writes the entries when they differ from what is stored, with
 // server-side apply, creating the ferry-system namespace when missing.
-func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventoryState, entries map[string]entry) error {
+func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventoryState, entries map[string]entry, revision string) error {
 	list := make([]entry, 0, len(entries))
 	for _, e := range entries {
 		list = append(list, e)
@@ -89,14 +93,14 @@ func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventor
 	if err != nil {
 		return fmt.Errorf("inventory %s: %w", inv, err)
 	}
-	if bytes.Equal(data, st.written) {
+	if bytes.Equal(data, st.written) && revision == st.revision {
 		st.entries = entries
 		return nil
 	}
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	cm := corev1ac.ConfigMap(inv.configMapName(), inventoryNS).
 		WithLabels(map[string]string{LabelManagedBy: ManagedByFerry}).
-		WithAnnotations(map[string]string{LabelRepository: inv.Repository, LabelEnvironment: inv.Environment}).
+		WithAnnotations(map[string]string{LabelRepository: inv.Repository, LabelEnvironment: inv.Environment, AnnotationRev: revision}).
 		WithData(map[string]string{"objects": string(data)})
 	_, err = a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, opts)
 	if apierrors.IsNotFound(err) {
@@ -109,9 +113,19 @@ func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventor
 	if err != nil {
 		return fmt.Errorf("inventory %s: write ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), err)
 	}
-	st.entries, st.written = entries, data
+	st.entries, st.written, st.revision = entries, data, revision
 	a.mu.Lock()
 	a.inventories[inv.String()] = st
 	a.mu.Unlock()
 	return nil
+}
+
+// Revision returns the commit last applied for the inventory, as recorded in
+// the cluster, or "" when nothing was applied yet.
+func (a *Applier) Revision(ctx context.Context, inv Inventory) (string, error) {
+	st, err := a.loadInventory(ctx, inv)
+	if err != nil {
+		return "", err
+	}
+	return st.revision, nil
 }

@@ -204,7 +204,9 @@ func (c *Config) validate(getenv func(string) string) []error {
 
 func (a Auth) validate(key string, getenv func(string) string) []error {
 	var errs []error
-	add := func(k, format string, args ...any) { errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...))) }
+	add := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...)))
+	}
 	if (a.TokenEnv != "" || a.TokenFile != "") && a.SSHKeyFile != "" {
 		add(key, "give a token or an SSH key, not both")
 	}
@@ -229,7 +231,9 @@ func (a Auth) validate(key string, getenv func(string) string) []error {
 
 func (r Repository) validateEnvironments(key string) []error {
 	var errs []error
-	add := func(k, format string, args ...any) { errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...))) }
+	add := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...)))
+	}
 	if len(r.Environments) == 0 {
 		add(key+".environments", "no environment configured; add at least one")
 	}

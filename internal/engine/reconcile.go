@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ferry-gitops/ferry/apply"
+	"github.com/ferry-gitops/ferry/render"
+)
+
+// fetch resolves a repository's head and returns the environments that have
+// work: those behind the head, failed for a transient reason, or due a drift
+// check. A failure to reach Git is transient.
+func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
+	rs := e.repos[name]
+	start := time.Now()
+	head, err := rs.spec.Source.Head(ctx)
+	e.metrics.fetchDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err != nil {
+		rs.err = err.Error()
+		e.log.Warn("fetch failed", "repo", name, "error", err)
+		return nil, &retryError{fmt.Errorf("fetch %s: %w", name, err)}
+	}
+	if head != rs.head {
+		e.log.Info("new head", "repo", name, "revision", head)
+	}
+	rs.head, rs.fetched, rs.err = head, true, ""
+
+	var work []string
+	for _, env := range rs.spec.Environments {
+		es := rs.envs[env.Name]
+		es.mu.Lock()
+		es.status.Head = head
+		if es.applied != head || es.drift || (es.status.Phase == Failed && es.failedAt != head) {
+			work = append(work, env.Name)
+		}
+		es.mu.Unlock()
+	}
+	return work, nil
+}
+
+// failure classes (STYLE.md): bad input is reported and not retried until the
+// commit changes; transient failures retry with backoff; an unhealthy
+// environment is retried by the next resync or commit.
+type class int
+
+const (
+	terminal class = iota
+	transientFailure
+	unhealthy
+)
+
+// reconcile brings one environment to its repository's head: skip when the
+// commit touched none of its inputs, else render, apply, wait until healthy
+// and verify. force (ferry sync) does the whole pipeline whatever changed.
+func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error {
+	rs := es.repo
+	rs.mu.Lock()
+	head := rs.head
+	rs.mu.Unlock()
+	if head == "" {
+		return nil
+	}
+	repo, env := rs.spec.Name, es.spec.Name
+	inv := apply.Inventory{Repository: repo, Environment: env}
+
+	es.mu.Lock()
+	drift := es.drift || force
+	es.drift = false
+	if !es.restored {
+		// After a restart the cluster says what was applied.
+		if rev, err := es.spec.Applier.Revision(ctx, inv); err == nil {
+			es.applied, es.status.Revision, es.restored = rev, rev, true
+		}
+	}
+	applied, inputs, failedAt, phase := es.applied, es.inputs, es.failedAt, es.status.Phase
+	es.mu.Unlock()
+
+	switch {
+	case head == failedAt && !force:
+		return nil // bad input at this commit: wait for the next one
+	case head == applied && !drift && phase != Failed:
+		return nil
+	case applied != "" && applied != head && inputs != nil && !drift && phase != Failed:
+		changes, err := rs.spec.Source.Changed(ctx, applied, head)
+		if err == nil && !changes.All && !touches(changes.Paths, inputs) {
+			es.mu.Lock()
+			es.applied, es.status.Revision = head, head
+			es.mu.Unlock()
+			e.metrics.skipped.WithLabelValues(repo, env).Inc()
+			e.metrics.setInfo(repo, env, head, phase)
+			e.log.Debug("no input changed", "repo", repo, "env", env, "revision", head)
+			return nil
+		}
+	}
+
+	start := time.Now()
+	summary, class, err := e.pipeline(ctx, es, head, inv)
+	result := "success"
+	if err != nil {
+		result = "failure"
+	}
+	e.metrics.reconcileDuration.WithLabelValues(repo, env, result).Observe(time.Since(start).Seconds())
+	e.metrics.reconciles.WithLabelValues(repo, env, result).Inc()
+
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	rec := Record{Revision: head, Result: result, Summary: summary, Started: start, Duration: time.Since(start)}
+	es.status.LastReconcile = time.Now()
+	if err != nil {
+		rec.Error = err.Error()
+		es.status.Phase, es.status.LastError = Failed, err.Error()
+		if class == terminal {
+			es.failedAt = head
+		}
+		es.status.record(rec)
+		e.metrics.setInfo(repo, env, es.status.Revision, Failed)
+		e.log.Error("reconcile failed", "repo", repo, "env", env, "revision", head, "error", err)
+		if class == transientFailure {
+			return &retryError{err}
+		}
+		return err
+	}
+	es.status.Phase, es.status.LastError, es.status.Health = Idle, "", HealthHealthy
+	es.status.Revision, es.applied, es.failedAt = head, head, ""
+	if summary != es.status.Summary || len(es.status.History) == 0 || es.status.History[len(es.status.History)-1].Revision != head {
+		es.status.LastChange = time.Now()
+	}
+	es.status.Summary = summary
+	es.status.record(rec)
+	e.metrics.setInfo(repo, env, head, Idle)
+	return nil
+}
+
+// pipeline runs render, apply, wait and verify for one commit.
+func (e *Engine) pipeline(ctx context.Context, es *envState, head string, inv apply.Inventory) (string, class, error) {
+	repo, env := es.repo.spec.Name, es.spec.Name
+	tree, err := es.repo.spec.Source.Checkout(ctx, head)
+	if err != nil {
+		return "", transientFailure, err
+	}
+	defer tree.Release()
+
+	e.setPhase(es, Rendering)
+	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: es.spec.Path})
+	e.metrics.renders.WithLabelValues(repo, env).Inc()
+	if err != nil {
+		return "", terminal, err
+	}
+	es.mu.Lock()
+	es.inputs = make(map[string]bool, len(res.Inputs))
+	for _, in := range res.Inputs {
+		es.inputs[in] = true
+	}
+	es.mu.Unlock()
+
+	e.setPhase(es, Applying)
+	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: inv, Revision: head, Objects: res.Objects})
+	if cs != nil {
+		for _, c := range cs.Changes {
+			e.metrics.objectsApplied.WithLabelValues(string(c.Action)).Inc()
+		}
+		if cs.Changed() {
+			e.log.Info("applied", "repo", repo, "env", env, "revision", head, "changes", cs.Summary())
+		}
+	}
+	if err != nil {
+		summary := ""
+		if cs != nil {
+			summary = cs.Summary()
+		}
+		return summary, classifyApply(err), err
+	}
+
+	e.setPhase(es, Waiting)
+	report, err := es.spec.Applier.Wait(ctx, inv, res.Objects, e.opts.HealthTimeout)
+	es.mu.Lock()
+	es.status.Health = HealthHealthy
+	if err != nil {
+		es.status.Health = HealthUnhealthy
+	}
+	es.mu.Unlock()
+	if err != nil {
+		return cs.Summary(), unhealthy, fmt.Errorf("health: %w", err)
+	}
+
+	if e.opts.Verifier != nil {
+		e.setPhase(es, Verifying)
+		if err := e.opts.Verifier.Verify(ctx, Applied{Repository: repo, Environment: env, Revision: head, Result: res, Health: report}); err != nil {
+			return cs.Summary(), unhealthy, fmt.Errorf("verify: %w", err)
+		}
+	}
+	return cs.Summary(), terminal, nil
+}
+
+func (e *Engine) setPhase(es *envState, p Phase) {
+	es.mu.Lock()
+	es.status.Phase = p
+	rev := es.status.Revision
+	es.mu.Unlock()
+	e.metrics.setInfo(es.repo.spec.Name, es.spec.Name, rev, p)
+}
+
+// classifyApply: a mass delete or an object the API server refuses is bad
+// input; anything else (a timeout, throttling, an unreachable server) is
+// transient.
+func classifyApply(err error) class {
+	if _, ok := errors.AsType[*apply.MassDeleteError](err); ok {
+		return terminal
+	}
+	var objErrs []*apply.ObjectError
+	collect(err, &objErrs)
+	if len(objErrs) == 0 {
+		return transientFailure
+	}
+	for _, oe := range objErrs {
+		if oe.Transient {
+			return transientFailure
+		}
+	}
+	return terminal
+}
+
+// collect gathers the ObjectErrors of a joined error tree.
+func collect(err error, out *[]*apply.ObjectError) {
+	if oe, ok := err.(*apply.ObjectError); ok {
+		*out = append(*out, oe)
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			collect(e, out)
+		}
+	}
+}
+
+// touches reports whether any changed path is an input of the environment.
+func touches(changed []string, inputs map[string]bool) bool {
+	for _, p := range changed {
+		if inputs[p] {
+			return true
+		}
+	}
+	return false
+}

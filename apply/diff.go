@@ -85,7 +85,7 @@ func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
 	m, err := a.mapping(it.ref.gvk())
 	if err != nil {
-		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified("", it.obj, nil)}, nil // its CRD is not installed yet
+		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified(it.ref.String(), nil, it.obj)}, nil // its CRD is not installed yet
 	}
 	client := a.resource(m, it.ref.Namespace)
 	before, err := client.Get(ctx, it.ref.Name, metav1.GetOptions{})
@@ -95,6 +95,10 @@ func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
 		return ObjectDiff{}, err
 	}
 	after, err := client.Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
+	if err != nil && before == nil && apierrors.IsNotFound(err) {
+		// Its namespace is created by the same apply: it would be created.
+		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified(it.ref.String(), nil, it.obj)}, nil
+	}
 	if err != nil {
 		return ObjectDiff{}, err
 	}

@@ -120,3 +120,15 @@ func TestTwoClustersEachKeepTheirOwnInventory(t *testing.T) {
 		a.Apply(t.Context(), Request{Inventory: inv, Revision: "cleanup", AllowMassDelete: true})
 	})
 }
+
+func TestDiffOfObjectsInANamespaceTheSetCreatesSaysCreated(t *testing.T) {
+	ns := cluster.Namespace(t) + "-new"
+	a, _ := newApplier(t, cluster)
+	set := "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + "}\n---\n" + model
+	diffs, err := a.Diff(t.Context(), Request{Inventory: inventoryFor(ns), Revision: "r1", Objects: objects(t, ns, set)})
+	require.NoError(t, err)
+	for _, d := range diffs {
+		assert.Equal(t, Created, d.Action, d.Ref.String())
+		assert.Contains(t, d.Diff, "+kind: "+d.Ref.Kind)
+	}
+}

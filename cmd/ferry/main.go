@@ -35,6 +35,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCommand(), newRenderCommand())
+	root.AddCommand(newVersionCommand(), newRenderCommand(), newServeCommand(), newSyncCommand(), newStatusCommand(), newValidateCommand(), newDiffCommand())
 	return root.ExecuteContext(ctx)
 }

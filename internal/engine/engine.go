@@ -63,8 +63,11 @@ type Options struct {
 	// engine is told to stop; 0 means 30s.
 	ShutdownGrace time.Duration
 	Verifier      Verifier
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// AllowMassDelete confirms prunes the mass-delete guard would refuse
+	// (ferry sync --allow-mass-delete); never set by ferry serve.
+	AllowMassDelete bool
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
 }
 
 // key is a work item: a fetch of a repository (env empty) or a reconcile of

@@ -40,48 +40,7 @@ func TestMain(m *testing.M) {
 
 var envNames = []string{"dev", "staging", "prod"}
 
-// pin is an environment's models.yaml pinning fraud-detector to version.
-func pin(version string) string {
-	return fmt.Sprintf(`apiVersion: ferry.dev/v1alpha1
-kind: Model
-metadata:
-  name: fraud-detector
-spec:
-  version: "%s"
-  artifact:
-    uri: s3://models/fraud/%s
-`, version, version)
-}
-
-// modelRepo is a model repository with one model and three environments,
-// each in its own namespace prefix-<env>.
-func modelRepo(prefix string) map[string]string {
-	files := map[string]string{
-		"README.md":                              "# models\n",
-		"models/fraud-detector/kustomization.yaml": "resources: [model.yaml]\n",
-		"models/fraud-detector/model.yaml": `apiVersion: ferry.dev/v1alpha1
-kind: Model
-metadata:
-  name: fraud-detector
-spec:
-  version: "1.0.0"
-  artifact:
-    uri: s3://models/fraud/1.0.0
-  format: sklearn
-  server:
-    image: registry.example/mlserver:1.6
-    port: 8080
-    readinessPath: /v2/health/ready
-`,
-	}
-	for _, env := range envNames {
-		ns := prefix + "-" + env
-		files["environments/"+env+"/kustomization.yaml"] = "namespace: " + ns + "\nresources: [namespace.yaml, ../../models/fraud-detector]\npatches:\n- path: models.yaml\n"
-		files["environments/"+env+"/namespace.yaml"] = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n"
-		files["environments/"+env+"/models.yaml"] = pin("1.0.0")
-	}
-	return files
-}
+func pin(version string) string { return testenv.ModelPin(version) }
 
 // harness runs an engine over a repository served by a real Git server and
 // environments in the shared kwok cluster.
@@ -106,9 +65,7 @@ func newHarness(t *testing.T) *harness {
 	h.srv = testenv.NewGitServer(t, testenv.GitServerOptions{})
 	h.srv.CreateRepo(t, "models")
 	h.wt = h.srv.Clone(t, "models")
-	for path, content := range modelRepo(h.prefix) {
-		h.wt.Write(t, path, content)
-	}
+	h.wt.WriteAll(t, testenv.ModelRepo(h.prefix, envNames...))
 	h.wt.Commit(t, "models and environments")
 	h.wt.Push(t)
 	t.Cleanup(func() {
@@ -237,4 +194,3 @@ func (h *harness) counter(name string, labels ...string) float64 {
 	}
 	return total
 }
-

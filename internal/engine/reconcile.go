@@ -159,7 +159,7 @@ func (e *Engine) pipeline(ctx context.Context, es *envState, head string, inv ap
 	es.mu.Unlock()
 
 	e.setPhase(es, Applying)
-	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: inv, Revision: head, Objects: res.Objects})
+	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: inv, Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete})
 	if cs != nil {
 		for _, c := range cs.Changes {
 			e.metrics.objectsApplied.WithLabelValues(string(c.Action)).Inc()

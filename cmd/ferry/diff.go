@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-gitops/ferry/apply"
+	"github.com/ferry-gitops/ferry/render"
+)
+
+// errDiffers makes `ferry diff` exit 1 when a cluster differs from Git.
+var errDiffers = errors.New("the cluster differs from Git")
+
+func newDiffCommand() *cobra.Command {
+	var cfgPath, env string
+	cmd := &cobra.Command{
+		Use:   "diff",
+		Short: "Show what applying Git's head would change in each cluster; exit 1 when anything would",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			a, err := build(cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			differs := false
+			var problems []error
+			for _, repo := range a.repos {
+				head, err := repo.Source.Head(cmd.Context())
+				if err != nil {
+					problems = append(problems, err)
+					continue
+				}
+				tree, err := repo.Source.Checkout(cmd.Context(), head)
+				if err != nil {
+					problems = append(problems, err)
+					continue
+				}
+				for _, e := range repo.Environments {
+					if env != "" && e.Name != env {
+						continue
+					}
+					res, err := a.renderer.Render(cmd.Context(), render.Request{Root: tree.Dir, Path: e.Path})
+					if err != nil {
+						problems = append(problems, fmt.Errorf("%s/%s: %w", repo.Name, e.Name, err))
+						continue
+					}
+					diffs, err := e.Applier.Diff(cmd.Context(), apply.Request{
+						Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects,
+					})
+					if err != nil {
+						problems = append(problems, fmt.Errorf("%s/%s: %w", repo.Name, e.Name, err))
+					}
+					for _, d := range diffs {
+						if d.Action == apply.Unchanged {
+							continue
+						}
+						differs = true
+						fmt.Fprintf(out, "%s/%s: %s would be %s\n%s", repo.Name, e.Name, d.Ref, d.Action, d.Diff)
+					}
+				}
+				tree.Release()
+			}
+			if len(problems) > 0 {
+				return errors.Join(problems...)
+			}
+			if differs {
+				return errDiffers
+			}
+			fmt.Fprintln(out, "no differences")
+			return nil
+		},
+	}
+	configFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&env, "env", "", "only this environment")
+	return cmd
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ferry-gitops/ferry/internal/testenv"
+	"github.com/ferry-gitops/ferry/webhooks"
+)
+
+const hookSecret = "webhook-CANARY-secret-42"
+
+// e2e is a model repository on a Git server, a cluster, and a ferry.yaml for them.
+type e2e struct {
+	cluster *testenv.Cluster
+	srv     *testenv.GitServer
+	wt      *testenv.WorkTree
+	prefix  string
+	repo    string
+	config  string
+	addr    string
+}
+
+func newE2E(t *testing.T, envs ...string) *e2e {
+	t.Helper()
+	c := sharedCluster(t)
+	n := time.Now().UnixNano() % 1_000_000
+	x := &e2e{cluster: c, prefix: fmt.Sprintf("cmd-%d", n), repo: fmt.Sprintf("models-%d", n)}
+	x.srv = testenv.NewGitServer(t, testenv.GitServerOptions{})
+	x.srv.CreateRepo(t, "models")
+	x.wt = x.srv.Clone(t, "models")
+	x.wt.WriteAll(t, testenv.ModelRepo(x.prefix, envs...))
+	x.wt.Commit(t, "models")
+	x.wt.Push(t)
+	t.Cleanup(func() {
+		for _, env := range envs {
+			c.Client.CoreV1().Namespaces().Delete(context.Background(), x.prefix+"-"+env, metav1.DeleteOptions{})
+		}
+	})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	x.addr = ln.Addr().String()
+	ln.Close()
+	var envYAML strings.Builder
+	for _, env := range envs {
+		fmt.Fprintf(&envYAML, "      - {name: %s, path: environments/%s, cluster: {kubeconfig: %q}}\n", env, env, c.Kubeconfig)
+	}
+	x.config = filepath.Join(t.TempDir(), "ferry.yaml")
+	require.NoError(t, os.WriteFile(x.config, []byte(fmt.Sprintf(`listen: %q
+resync: "@every 1h"
+dataDir: %q
+webhook:
+  secretEnv: FERRY_TEST_WEBHOOK_SECRET
+repositories:
+  - name: %s
+    url: %s/models.git
+    allowLocal: true
+    github: {owner: acme, repo: ml-models}
+    environments:
+%s`, x.addr, t.TempDir(), x.repo, x.srv.URL, envYAML.String())), 0o600))
+	t.Setenv("FERRY_TEST_WEBHOOK_SECRET", hookSecret)
+	return x
+}
+
+func (x *e2e) deployment(t *testing.T, env string) (*appsv1.Deployment, error) {
+	return x.cluster.Client.AppsV1().Deployments(x.prefix+"-"+env).Get(t.Context(), "fraud-detector", metav1.GetOptions{})
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func pushPayload(after string) []byte {
+	return []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":%q,
+"repository":{"full_name":"acme/ml-models","clone_url":"https://github.com/acme/ml-models.git"},
+"head_commit":{"id":%q,"modified":["environments/dev/models.yaml"]}}`, after, after))
+}
+
+func TestServeAppliesAPushSignalledByAWebhook(t *testing.T) {
+	x := newE2E(t, "dev", "staging")
+	ctx, cancel := context.WithCancel(t.Context())
+	var logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", x.config, "--log-format", "json"}, io.Discard, &logs) }()
+	base := "http://" + x.addr
+
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		code, _ := get(t, base+"/readyz")
+		return code == 200, nil
+	})
+	require.NoError(t, err, "ready once the repository was fetched")
+	code, _ := get(t, base+"/healthz")
+	assert.Equal(t, 200, code)
+
+	x.wt.Write(t, "environments/dev/models.yaml", testenv.ModelPin("1.1.0"))
+	head := x.wt.Commit(t, "bump fraud-detector to 1.1.0 in dev")
+	x.wt.Push(t)
+	body := pushPayload(head)
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "e2e-1")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", webhooks.Sign([]byte(hookSecret), body))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		d, err := x.deployment(t, "dev")
+		if err != nil || d.Annotations["ferry.dev/model-version"] != "1.1.0" {
+			return false, nil
+		}
+		for _, c := range d.Status.Conditions {
+			if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	require.NoError(t, err, "the new version is applied and Available")
+
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		_, status := get(t, base+"/api/v1/status")
+		return strings.Contains(status, `"revision":"`+head+`"`) && strings.Contains(status, `"phase":"Idle"`), nil
+	})
+	require.NoError(t, err)
+	_, metrics := get(t, base+"/metrics")
+	assert.Contains(t, metrics, "ferry_reconcile_total")
+	assert.Contains(t, metrics, `ferry_webhook_requests_total{event="push",outcome="accepted"} 1`)
+	assert.Contains(t, metrics, "ferry_environment_info{environment=\"dev\"")
+
+	var table bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"status", "--server", base}, &table, io.Discard))
+	assert.Contains(t, table.String(), "REPOSITORY")
+	assert.Contains(t, table.String(), x.repo+"  dev")
+	assert.Contains(t, table.String(), head[:12])
+
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "a signal ends serve with exit 0")
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not stop")
+	}
+	assert.NotContains(t, logs.String(), hookSecret)
+	assert.Contains(t, logs.String(), `"msg":"applied"`)
+}
+
+func TestSyncValidateAndDiff(t *testing.T) {
+	x := newE2E(t, "dev", "prod")
+	var out, errOut bytes.Buffer
+
+	err := run(t.Context(), []string{"diff", "--config", x.config}, &out, &errOut)
+	require.ErrorIs(t, err, errDiffers, "nothing applied yet: everything would be created")
+	assert.Contains(t, out.String(), "Deployment/"+x.prefix+"-dev/fraud-detector would be created")
+
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"validate", "--config", x.config}, &out, &errOut))
+	assert.Contains(t, out.String(), "ok  "+x.repo+"/dev")
+	assert.Contains(t, out.String(), "1 models")
+
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"sync", "--config", x.config}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), "Healthy")
+	d, err := x.deployment(t, "prod")
+	require.NoError(t, err)
+	assert.Equal(t, "1.0.0", d.Annotations["ferry.dev/model-version"])
+
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"diff", "--config", x.config}, &out, &errOut))
+	assert.Contains(t, out.String(), "no differences")
+
+	// A broken environment: validate names the file, sync fails, the other is reported ok.
+	x.wt.Write(t, "environments/prod/kustomization.yaml", "resources: [../../models/nowhere]\n")
+	x.wt.Commit(t, "break prod")
+	x.wt.Push(t)
+	out.Reset()
+	err = run(t.Context(), []string{"validate", "--config", x.config}, &out, &errOut)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), x.repo+"/prod: render environments/prod")
+	assert.Contains(t, out.String(), "ok  "+x.repo+"/dev")
+
+	out.Reset()
+	err = run(t.Context(), []string{"sync", "--config", x.config, "--env", "prod"}, &out, &errOut)
+	require.Error(t, err)
+	assert.Contains(t, out.String(), "Failed")
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/ferry-gitops/ferry/internal/config"
+	"github.com/ferry-gitops/ferry/internal/engine"
+	"github.com/ferry-gitops/ferry/internal/httpserver"
+	"github.com/ferry-gitops/ferry/webhooks"
+)
+
+// configFlag is --config, which every command that reads ferry.yaml takes.
+func configFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVar(path, "config", "ferry.yaml", "path of ferry.yaml")
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	return config.Load(path, os.Getenv)
+}
+
+// newLogger returns the process's logger and routes client-go's klog into it.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, nil)
+	case "json":
+		h = slog.NewJSONHandler(w, nil)
+	default:
+		return nil, fmt.Errorf("--log-format %q: expected text or json", format)
+	}
+	log := slog.New(h)
+	klog.SetSlogLogger(log)
+	return log, nil
+}
+
+func newServeCommand() *cobra.Command {
+	var cfgPath, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run ferry: webhooks, resync, reconcile every environment, serve status and metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, log)
+		},
+	}
+	configFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+// serve runs until ctx ends (SIGTERM, SIGINT): then it stops accepting
+// requests, lets the engine finish what is in flight, and returns nil.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := build(cfg)
+	if err != nil {
+		return err
+	}
+	eng, err := a.engine(log, reg, false)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !eng.Ready() {
+			http.Error(w, "not ready: not every repository has been fetched yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(statusResponse{Environments: eng.Status()})
+	})
+	secrets, err := cfg.WebhookSecrets(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if len(secrets) > 0 {
+		hook, err := webhooks.NewGitHub(webhooks.Options{
+			Secrets:      secrets,
+			Repositories: webhookRepositories(cfg),
+			Sink:         sink(eng),
+			Logger:       log,
+			Registerer:   reg,
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/webhooks/github", hook)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv := httpserver.New(cfg.Listen, mux, httpserver.Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "repositories", len(cfg.Repositories))
+
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	ran := make(chan error, 1)
+	go func() { ran <- eng.Run(engineCtx) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		stopEngine()
+		<-ran
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err)
+	}
+	stopEngine()
+	return <-ran
+}
+
+// sink hands webhook events to the engine: a push asks for a fetch of its
+// repository. Pull request previews belong to the promote work; until then
+// they are acknowledged and dropped.
+func sink(eng *engine.Engine) func(webhooks.Event) bool {
+	return func(ev webhooks.Event) bool {
+		if ev.Kind == webhooks.KindPush {
+			return eng.Notify(ev.Repository)
+		}
+		return true
+	}
+}
+
+// statusResponse is the body of /api/v1/status.
+type statusResponse struct {
+	Environments []engine.Status `json:"environments"`
+}

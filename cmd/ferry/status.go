@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCommand() *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show every environment's revision, phase and health, from a running ferry",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			url := strings.TrimRight(server, "/") + "/api/v1/status"
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, url, nil)
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				return fmt.Errorf("status: %w (is ferry serve running at %s?)", err, server)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status: %s answered %s", url, resp.Status)
+			}
+			var body statusResponse
+			if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&body); err != nil {
+				return fmt.Errorf("status: %s: %w", url, err)
+			}
+			printStatus(cmd.OutOrStdout(), body.Environments)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:8080", "URL of a running ferry serve")
+	return cmd
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-gitops/ferry/internal/engine"
+)
+
+func newSyncCommand() *cobra.Command {
+	var cfgPath, env, logFormat string
+	var allowMassDelete bool
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Reconcile every environment once, in the foreground; exit 0 only if all are healthy",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			a, err := build(cfg)
+			if err != nil {
+				return err
+			}
+			eng, err := a.engine(log, nil, allowMassDelete)
+			if err != nil {
+				return err
+			}
+			statuses, err := eng.SyncOnce(cmd.Context(), env)
+			printStatus(cmd.OutOrStdout(), statuses)
+			if err != nil {
+				return errors.New("not every environment is healthy (details above and in the log)")
+			}
+			return nil
+		},
+	}
+	configFlag(cmd, &cfgPath)
+	cmd.Flags().StringVar(&env, "env", "", "reconcile only this environment")
+	cmd.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "confirm a prune of more than half of an environment")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+// printStatus writes the table `ferry sync` and `ferry status` show.
+func printStatus(w io.Writer, statuses []engine.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tENVIRONMENT\tREVISION\tPHASE\tHEALTH\tLAST CHANGE\tLAST ERROR")
+	for _, s := range statuses {
+		change := "-"
+		if !s.LastChange.IsZero() {
+			change = s.LastChange.Format(time.RFC3339)
+		}
+		lastErr := s.LastError
+		if lastErr == "" {
+			lastErr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Repository, s.Environment, shortSHA(s.Revision), s.Phase, s.Health, change, oneLine(lastErr))
+	}
+	tw.Flush()
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine keeps a table row on one line; the full error is in the JSON status.
+func oneLine(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i] + " …"
+		}
+	}
+	return s
+}

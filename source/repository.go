@@ -145,6 +145,31 @@ func (r *Repository) head(ctx context.Context) (string, error) {
 	return remoteSHA.String(), nil
 }
 
+// Fetch fetches the tracked branch without asking first whether it moved, and
+// returns its head: for when a push webhook already said it did, saving the
+// round trip Head spends on that question.
+func (r *Repository) Fetch(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sha, err := r.fetchHead(ctx)
+	return sha, redact(err, r.secrets)
+}
+
+func (r *Repository) fetchHead(ctx context.Context) (string, error) {
+	repo, err := r.open()
+	if err != nil {
+		return "", err
+	}
+	if err := r.fetch(ctx, repo, r.branch); err != nil {
+		return "", err
+	}
+	ref, err := repo.Reference(trackingRef(r.branch), true)
+	if err != nil {
+		return "", fmt.Errorf("repository %s: branch %s does not exist on the remote", r.name, r.branch)
+	}
+	return ref.Hash().String(), nil
+}
+
 // lsRemote returns the remote's commit for branch, or the zero hash when the
 // branch does not exist there.
 func (r *Repository) lsRemote(ctx context.Context, repo *git.Repository, branch string) (plumbing.Hash, error) {

@@ -293,3 +293,21 @@ func TestLocalPathsWorkOnlyWithAllowLocal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, s.head, head)
 }
+
+func TestFetchBringsANewCommitWithoutAskingFirst(t *testing.T) {
+	s := seed(t)
+	r := s.open(t, newSource(t))
+	_, err := r.Head(t.Context())
+	require.NoError(t, err)
+	s.wt.Write(t, "environments/dev/models.yaml", "version: 3.0.0\n")
+	next := s.wt.Commit(t, "bump")
+	s.wt.Push(t)
+
+	before := s.srv.Requests()
+	head, err := r.Fetch(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, next, head)
+	assert.Equal(t, int64(2), s.srv.Requests()-before, "the ref advertisement and the pack, no separate ls-remote")
+	_, err = r.Checkout(t.Context(), head)
+	require.NoError(t, err)
+}

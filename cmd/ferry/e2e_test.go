@@ -105,7 +105,9 @@ func TestServeAppliesAPushSignalledByAWebhook(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var logs bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", x.config, "--log-format", "json"}, io.Discard, &logs) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", x.config, "--log-format", "json"}, io.Discard, &logs)
+	}()
 	base := "http://" + x.addr
 
 	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {

@@ -57,7 +57,7 @@ type Options struct {
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration
-	// FetchDelay coalesces a burst of pushes into one fetch; 0 means 50ms.
+	// FetchDelay coalesces a burst of pushes into one fetch; 0 means 10ms.
 	FetchDelay time.Duration
 	// ShutdownGrace bounds how long work in flight may finish after the
 	// engine is told to stop; 0 means 30s.
@@ -99,6 +99,7 @@ type repoState struct {
 	head    string
 	fetched bool
 	err     string
+	pushed  bool // a push was signalled: fetch without asking whether the branch moved
 }
 
 type envState struct {
@@ -126,7 +127,7 @@ func New(opts Options) (*Engine, error) {
 		opts.HealthTimeout = 5 * time.Minute
 	}
 	if opts.FetchDelay <= 0 {
-		opts.FetchDelay = 50 * time.Millisecond
+		opts.FetchDelay = 10 * time.Millisecond
 	}
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 30 * time.Second
@@ -167,9 +168,13 @@ func New(opts Options) (*Engine, error) {
 // blocks; a burst of notifications leads to one fetch. It returns false for a
 // repository the engine does not track, or once the engine is stopping.
 func (e *Engine) Notify(repo string) bool {
-	if _, ok := e.repos[repo]; !ok || e.queue.ShuttingDown() {
+	rs, ok := e.repos[repo]
+	if !ok || e.queue.ShuttingDown() {
 		return false
 	}
+	rs.mu.Lock()
+	rs.pushed = true
+	rs.mu.Unlock()
 	e.queue.AddAfter(key{repo: repo}, e.opts.FetchDelay)
 	return true
 }

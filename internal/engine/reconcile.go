@@ -15,8 +15,16 @@ import (
 // check. A failure to reach Git is transient.
 func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	rs := e.repos[name]
+	rs.mu.Lock()
+	pushed := rs.pushed
+	rs.pushed = false
+	rs.mu.Unlock()
 	start := time.Now()
-	head, err := rs.spec.Source.Head(ctx)
+	resolve := rs.spec.Source.Head
+	if pushed {
+		resolve = rs.spec.Source.Fetch
+	}
+	head, err := resolve(ctx)
 	e.metrics.fetchDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

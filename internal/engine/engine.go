@@ -53,7 +53,9 @@ type Options struct {
 	Renderer     *render.Renderer
 	// Resync is a robfig/cron spec for fetch and drift checks; "" turns it off.
 	Resync string
-	// Workers bounds how many environments reconcile at once; 0 means 4.
+	// Workers bounds how many environments reconcile at once; 0 means 16.
+	// A worker stays with its environment through the health wait (cheap: a
+	// watch), so this is also how many environments can wait at once.
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration
@@ -121,7 +123,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("engine: Renderer is required")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = 16
 	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 5 * time.Minute

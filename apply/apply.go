@@ -48,37 +48,12 @@ type item struct {
 // every object and the error joins every failure, each naming its object.
 func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	inv := req.Inventory
-	if err := inv.validate(); err != nil {
-		return nil, err
-	}
-	st, err := a.loadInventory(ctx, inv)
+	p, err := a.plan(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	items, err := a.prepare(inv, req)
-	if err != nil {
-		return nil, err
-	}
-
-	current := make(map[string]bool, len(items))
-	refs := make([]Ref, 0, len(items)+len(st.entries))
-	for _, it := range items {
-		current[it.ref.key()] = true
-		refs = append(refs, it.ref)
-	}
-	var gone []entry
-	for k, e := range st.entries {
-		if !current[k] {
-			gone = append(gone, e)
-			refs = append(refs, e.Ref)
-		}
-	}
+	st, items, gone, live := p.inventory, p.items, p.gone, p.live
 	guardErr := a.guard(ctx, inv, st, len(gone), req)
-
-	live, err := a.observe(ctx, inv, refs)
-	if err != nil {
-		return nil, err
-	}
 
 	changes := make([]Change, len(items))
 	entries := make([]*entry, len(items))
@@ -129,6 +104,48 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 		errs = append(errs, err)
 	}
 	return cs, errors.Join(append([]error{guardErr, establishErr}, errs...)...)
+}
+
+// plan is what Apply and Diff both start from: the inventory as stored, the
+// desired items, the inventory's objects no longer rendered, and what one LIST
+// per kind says about the live objects of both.
+type plan struct {
+	inventory *inventoryState
+	items     []item
+	gone      []entry
+	live      map[string]liveObject
+}
+
+func (a *Applier) plan(ctx context.Context, req Request) (*plan, error) {
+	inv := req.Inventory
+	if err := inv.validate(); err != nil {
+		return nil, err
+	}
+	st, err := a.loadInventory(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	items, err := a.prepare(inv, req)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{inventory: st, items: items}
+	current := make(map[string]bool, len(items))
+	refs := make([]Ref, 0, len(items)+len(st.entries))
+	for _, it := range items {
+		current[it.ref.key()] = true
+		refs = append(refs, it.ref)
+	}
+	for k, e := range st.entries {
+		if !current[k] {
+			p.gone = append(p.gone, e)
+			refs = append(refs, e.Ref)
+		}
+	}
+	if p.live, err = a.observe(ctx, inv, refs); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func (inv Inventory) validate() error {

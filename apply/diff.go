@@ -28,36 +28,15 @@ type ObjectDiff struct {
 // others are compared with a server-side dry-run apply.
 func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 	inv := req.Inventory
-	if err := inv.validate(); err != nil {
-		return nil, err
-	}
-	st, err := a.loadInventory(ctx, inv)
+	p, err := a.plan(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	items, err := a.prepare(inv, req)
-	if err != nil {
-		return nil, err
-	}
-	current := map[string]bool{}
-	refs := make([]Ref, 0, len(items)+len(st.entries))
-	for _, it := range items {
-		current[it.ref.key()] = true
-		refs = append(refs, it.ref)
-	}
-	for k, e := range st.entries {
-		if !current[k] {
-			refs = append(refs, e.Ref)
-		}
-	}
-	live, err := a.observe(ctx, inv, refs)
-	if err != nil {
-		return nil, err
-	}
+	st, live := p.inventory, p.live
 
 	var diffs []ObjectDiff
 	var errs []error
-	for _, it := range items {
+	for _, it := range p.items {
 		prev, known := st.entries[it.ref.key()]
 		l, exists := live[it.ref.key()]
 		if known && exists && prev.Hash == it.hash && prev.Fields == l.fields {
@@ -71,8 +50,8 @@ func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 		}
 		diffs = append(diffs, d)
 	}
-	for k, e := range st.entries {
-		if l, ok := live[k]; !current[k] && ok && inv.owns(l.labels) && l.annotations[AnnotationPrune] != PruneDisabled {
+	for _, e := range p.gone {
+		if l, ok := live[e.key()]; ok && inv.owns(l.labels) && l.annotations[AnnotationPrune] != PruneDisabled {
 			diffs = append(diffs, ObjectDiff{Ref: e.Ref, Action: Deleted})
 		}
 	}

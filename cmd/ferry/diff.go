@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-gitops/ferry/apply"
+	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/render"
 )
 
@@ -30,43 +31,18 @@ func newDiffCommand() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			differs := false
-			var problems []error
-			for _, repo := range a.repos {
-				head, err := repo.Source.Head(cmd.Context())
-				if err != nil {
-					problems = append(problems, err)
-					continue
-				}
-				tree, err := repo.Source.Checkout(cmd.Context(), head)
-				if err != nil {
-					problems = append(problems, err)
-					continue
-				}
-				for _, e := range repo.Environments {
-					if env != "" && e.Name != env {
-						continue
-					}
-					res, err := a.renderer.Render(cmd.Context(), render.Request{Root: tree.Dir, Path: e.Path})
-					if err != nil {
-						problems = append(problems, fmt.Errorf("%s/%s: %w", repo.Name, e.Name, err))
-						continue
-					}
-					diffs, err := e.Applier.Diff(cmd.Context(), apply.Request{
-						Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects,
-					})
-					if err != nil {
-						problems = append(problems, fmt.Errorf("%s/%s: %w", repo.Name, e.Name, err))
-					}
-					for _, d := range diffs {
-						if d.Action == apply.Unchanged {
-							continue
-						}
+			problems := a.forEachRendered(cmd.Context(), env, func(repo engine.Repository, e engine.Environment, head string, res *render.Result) error {
+				diffs, err := e.Applier.Diff(cmd.Context(), apply.Request{
+					Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects,
+				})
+				for _, d := range diffs {
+					if d.Action != apply.Unchanged {
 						differs = true
 						fmt.Fprintf(out, "%s/%s: %s would be %s\n%s", repo.Name, e.Name, d.Ref, d.Action, d.Diff)
 					}
 				}
-				tree.Release()
-			}
+				return err
+			})
 			if len(problems) > 0 {
 				return errors.Join(problems...)
 			}

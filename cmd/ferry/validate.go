@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/render"
 )
 
@@ -25,29 +26,11 @@ func newValidateCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			var problems []error
-			for _, repo := range a.repos {
-				head, err := repo.Source.Head(cmd.Context())
-				if err != nil {
-					problems = append(problems, err)
-					continue
-				}
-				tree, err := repo.Source.Checkout(cmd.Context(), head)
-				if err != nil {
-					problems = append(problems, err)
-					continue
-				}
-				for _, env := range repo.Environments {
-					res, err := a.renderer.Render(cmd.Context(), render.Request{Root: tree.Dir, Path: env.Path})
-					if err != nil {
-						problems = append(problems, fmt.Errorf("%s/%s: %w", repo.Name, env.Name, err))
-						continue
-					}
-					fmt.Fprintf(out, "ok  %s/%s at %s: %d objects, %d models, %d tests\n",
-						repo.Name, env.Name, shortSHA(head), len(res.Objects), len(res.Models), len(res.Tests))
-				}
-				tree.Release()
-			}
+			problems := a.forEachRendered(cmd.Context(), "", func(repo engine.Repository, env engine.Environment, head string, res *render.Result) error {
+				fmt.Fprintf(out, "ok  %s/%s at %s: %d objects, %d models, %d tests\n",
+					repo.Name, env.Name, shortSHA(head), len(res.Objects), len(res.Models), len(res.Tests))
+				return nil
+			})
 			return errors.Join(problems...)
 		},
 	}

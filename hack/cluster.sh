@@ -23,7 +23,8 @@ up)
       --kube-controller-manager-binary "$bin/kube-controller-manager" \
       --kube-scheduler-binary "$bin/kube-scheduler" \
       --kwok-controller-binary "$bin/kwok" \
-      --kubeconfig "$kubeconfig" --disable-qps-limits --wait 60s
+      --kubeconfig "$kubeconfig" --disable-qps-limits --wait 60s \
+      --extra-args kube-apiserver=service-cluster-ip-range=10.96.0.0/16
     "$bin/kwokctl" scale node --name "$name" --replicas 2
     echo "cluster $name started in $((SECONDS - start))s"
   fi

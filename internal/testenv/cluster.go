@@ -138,6 +138,8 @@ func (c *Cluster) create(ctx context.Context, bins map[string]string) error {
 		"--kwok-controller-binary", bins["kwok"],
 		"--kubeconfig", c.Kubeconfig,
 		"--disable-qps-limits",
+		// kube-apiserver's default Service range is a /24: 254 Services.
+		"--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/16",
 		"--wait", "60s",
 	)
 	return err

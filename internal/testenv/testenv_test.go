@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -166,4 +167,17 @@ func TestMissingBinariesFailWithTheCommandThatBuildsThem(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "make tools")
 	assert.NotContains(t, err.Error(), "\n", "one line")
+}
+
+func TestTheClusterHasRoomForManyServices(t *testing.T) {
+	c := NewCluster(t)
+	ns := c.Namespace(t)
+	for i := range 300 {
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%d", i), Namespace: ns},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+		}
+		_, err := c.Client.CoreV1().Services(ns).Create(t.Context(), svc, metav1.CreateOptions{})
+		require.NoError(t, err, "service %d", i)
+	}
 }

@@ -1,14 +1,11 @@
 package apply
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -22,19 +19,7 @@ import (
 // namespace and inventory.
 var cluster *testenv.Cluster
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	c, err := testenv.StartCluster(ctx, testenv.ClusterOptions{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithCluster(m, &cluster)) }
 
 // requests counts the requests an Applier sends, by method.
 type requests struct {

@@ -24,19 +24,7 @@ import (
 
 var cluster *testenv.Cluster
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	c, err := testenv.StartCluster(ctx, testenv.ClusterOptions{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithCluster(m, &cluster)) }
 
 var envNames = []string{"dev", "staging", "prod"}
 

@@ -279,3 +279,20 @@ func tail(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// RunWithCluster is a TestMain body for packages whose tests share one
+// cluster: it starts the cluster, stores it in *c, runs the tests, stops the
+// cluster, and returns the exit code. A cluster that cannot start fails the
+// run with the reason (e.g. the command that builds the binaries).
+func RunWithCluster(m *testing.M, c **Cluster) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	started, err := StartCluster(ctx, ClusterOptions{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*c = started
+	defer started.Stop()
+	return m.Run()
+}

@@ -9,11 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/klog/v2"
 )
 
 // HealthReport is the readiness of every object waited for.
@@ -93,12 +95,16 @@ func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.
 		}
 	}
 
+	// Wait cancels its LISTs and WATCHes when it returns, and handles their
+	// errors itself (it lists again); client-go would log each cancelled read
+	// as an error, so these requests carry a logger that drops them.
+	watchCtx := klog.NewContext(ctx, logr.Discard())
 	var wg sync.WaitGroup
 	for g := range groups {
 		client := a.resource(g.mapping, g.namespace)
 		wg.Go(func() {
-			for ctx.Err() == nil {
-				a.watchGroup(ctx, client, inv, g.gvr, update)
+			for watchCtx.Err() == nil {
+				a.watchGroup(watchCtx, client, inv, g.gvr, update)
 			}
 		})
 	}

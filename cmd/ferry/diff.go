@@ -21,11 +21,7 @@ func newDiffCommand() *cobra.Command {
 		Short: "Show what applying Git's head would change in each cluster; exit 1 when anything would",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			a, err := build(cfg)
+			a, err := loadApp(cfgPath)
 			if err != nil {
 				return err
 			}

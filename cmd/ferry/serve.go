@@ -29,10 +29,6 @@ func configFlag(cmd *cobra.Command, path *string) {
 	cmd.Flags().StringVar(path, "config", "ferry.yaml", "path of ferry.yaml")
 }
 
-func loadConfig(path string) (*config.Config, error) {
-	return config.Load(path, os.Getenv)
-}
-
 // newLogger returns the process's logger and routes client-go's klog into it.
 func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	var h slog.Handler
@@ -60,7 +56,7 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(cfgPath)
+			cfg, err := config.Load(cfgPath, os.Getenv)
 			if err != nil {
 				return err
 			}

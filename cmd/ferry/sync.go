@@ -24,11 +24,7 @@ func newSyncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			a, err := build(cfg)
+			a, err := loadApp(cfgPath)
 			if err != nil {
 				return err
 			}

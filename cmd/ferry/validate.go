@@ -17,11 +17,7 @@ func newValidateCommand() *cobra.Command {
 		Short: "Check ferry.yaml, fetch each repository and render every environment; report every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			a, err := build(cfg)
+			a, err := loadApp(cfgPath)
 			if err != nil {
 				return err
 			}

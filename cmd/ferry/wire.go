@@ -27,6 +27,15 @@ type app struct {
 	renderer *render.Renderer
 }
 
+// loadApp reads ferry.yaml at path and builds the app from it.
+func loadApp(path string) (*app, error) {
+	cfg, err := config.Load(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return build(cfg)
+}
+
 // build opens the repositories and the clusters named in the configuration.
 // Clusters with the same kubeconfig and context share one applier.
 func build(cfg *config.Config) (*app, error) {

@@ -53,9 +53,8 @@ type Options struct {
 	Renderer     *render.Renderer
 	// Resync is a robfig/cron spec for fetch and drift checks; "" turns it off.
 	Resync string
-	// Workers bounds how many environments reconcile at once; 0 means 16.
-	// A worker stays with its environment through the health wait (cheap: a
-	// watch), so this is also how many environments can wait at once.
+	// Workers bounds how many environments render and apply at once; 0
+	// means 4. Health waits do not hold a worker.
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration
@@ -91,6 +90,9 @@ type Engine struct {
 	metrics *metrics
 	repos   map[string]*repoState
 	order   []key // environments, for a stable status order
+
+	waitCtx context.Context // parent of health waits, set by Run
+	waits   sync.WaitGroup
 }
 
 type repoState struct {
@@ -115,6 +117,9 @@ type envState struct {
 	inputs   map[string]bool // the last render's input set
 	failedAt string          // a commit whose failure was bad input: not retried
 	drift    bool            // a resync asked for a drift check
+
+	waitGen    uint64             // counts health waits; only the newest may record
+	cancelWait context.CancelFunc // cancels the pending health wait
 }
 
 // New returns an Engine; Run starts it.
@@ -123,7 +128,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("engine: Renderer is required")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 16
+		opts.Workers = 4
 	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 5 * time.Minute
@@ -236,6 +241,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
+	e.waitCtx = work
 	var wg sync.WaitGroup
 	for range e.opts.Workers {
 		wg.Go(func() {
@@ -251,7 +257,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.queue.ShutDownWithDrain()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); e.waits.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(e.opts.ShutdownGrace):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,4 +170,33 @@ func TestARestartedEngineKeepsOwnership(t *testing.T) {
 	assert.Equal(t, "2 deleted, 4 unchanged", s.Summary)
 	_, err := cluster.Client.AppsV1().Deployments(h.prefix+"-dev").Get(context.Background(), "fraud-detector", metav1.GetOptions{})
 	assert.Error(t, err, "the Deployment was pruned")
+}
+
+func TestAnEnvironmentThatNeverBecomesHealthyDoesNotHoldUpTheOthers(t *testing.T) {
+	h := newHarness(t)
+	h.start(func(o *Options) { o.Workers = 1; o.HealthTimeout = 3 * time.Minute; o.ShutdownGrace = time.Second })
+	head, _ := h.eng.opts.Repositories[0].Source.Head(t.Context())
+	for _, env := range envNames {
+		h.eventually(env, idleAt(head), "first reconcile")
+	}
+
+	// dev gains a Deployment no node can run; prod gets a new version.
+	stuck := h.commit(map[string]string{
+		"environments/dev/kustomization.yaml": "namespace: " + h.prefix + "-dev\nresources: [namespace.yaml, stuck.yaml, ../../models/fraud-detector]\npatches:\n- path: models.yaml\n",
+		"environments/dev/stuck.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stuck}
+spec:
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec:
+      nodeSelector: {pool: does-not-exist}
+      containers: [{name: c, image: "registry.example/x:1"}]
+`,
+		"environments/prod/models.yaml": pin("1.5.0"),
+	}, "a stuck dev, a new prod")
+	h.eng.Notify(h.repo)
+	h.eventually("prod", idleAt(stuck), "prod rolls out while dev waits for a health it will never reach")
+	assert.Equal(t, Waiting, h.status("dev").Phase)
 }

@@ -107,16 +107,59 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	}
 
 	start := time.Now()
-	summary, class, err := e.pipeline(ctx, es, head, inv)
+	res, summary, class, err := e.renderAndApply(ctx, es, head, inv)
+	if err != nil {
+		return e.finish(es, 0, head, start, summary, class, err)
+	}
+	es.mu.Lock()
+	es.applied, es.status.Revision = head, head
+	es.mu.Unlock()
+	e.setPhase(es, Waiting)
+	if force {
+		class, err := e.waitAndVerify(ctx, es, head, inv, res)
+		return e.finish(es, 0, head, start, summary, class, err)
+	}
+	e.startWait(es, head, inv, res, summary, start)
+	return nil
+}
+
+// startWait waits for health and verifies on a goroutine of its own, so that
+// an environment that takes long to become healthy (or never does) holds no
+// worker. A newer apply of the same environment supersedes the wait: it is
+// cancelled and its outcome dropped.
+func (e *Engine) startWait(es *envState, head string, inv apply.Inventory, res *render.Result, summary string, start time.Time) {
+	es.mu.Lock()
+	if es.cancelWait != nil {
+		es.cancelWait()
+	}
+	es.waitGen++
+	gen := es.waitGen
+	ctx, cancel := context.WithCancel(e.waitCtx)
+	es.cancelWait = cancel
+	es.mu.Unlock()
+	e.waits.Go(func() {
+		defer cancel()
+		class, err := e.waitAndVerify(ctx, es, head, inv, res)
+		e.finish(es, gen, head, start, summary, class, err)
+	})
+}
+
+// finish records a reconcile's outcome: status, history and metrics. With a
+// gen other than 0 it records only if no newer wait superseded this one. It
+// returns the error, marked for retry when transient.
+func (e *Engine) finish(es *envState, gen uint64, head string, start time.Time, summary string, class class, err error) error {
+	repo, env := es.repo.spec.Name, es.spec.Name
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if gen != 0 && gen != es.waitGen {
+		return nil
+	}
 	result := "success"
 	if err != nil {
 		result = "failure"
 	}
 	e.metrics.reconcileDuration.WithLabelValues(repo, env, result).Observe(time.Since(start).Seconds())
 	e.metrics.reconciles.WithLabelValues(repo, env, result).Inc()
-
-	es.mu.Lock()
-	defer es.mu.Unlock()
 	rec := Record{Revision: head, Result: result, Summary: summary, Started: start, Duration: time.Since(start)}
 	es.status.LastReconcile = time.Now()
 	if err != nil {
@@ -144,12 +187,12 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	return nil
 }
 
-// pipeline runs render, apply, wait and verify for one commit.
-func (e *Engine) pipeline(ctx context.Context, es *envState, head string, inv apply.Inventory) (string, class, error) {
+// renderAndApply renders the commit and applies it.
+func (e *Engine) renderAndApply(ctx context.Context, es *envState, head string, inv apply.Inventory) (*render.Result, string, class, error) {
 	repo, env := es.repo.spec.Name, es.spec.Name
 	tree, err := es.repo.spec.Source.Checkout(ctx, head)
 	if err != nil {
-		return "", transientFailure, err
+		return nil, "", transientFailure, err
 	}
 	defer tree.Release()
 
@@ -157,7 +200,7 @@ func (e *Engine) pipeline(ctx context.Context, es *envState, head string, inv ap
 	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: es.spec.Path})
 	e.metrics.renders.WithLabelValues(repo, env).Inc()
 	if err != nil {
-		return "", terminal, err
+		return nil, "", terminal, err
 	}
 	es.mu.Lock()
 	es.inputs = make(map[string]bool, len(res.Inputs))
@@ -168,23 +211,25 @@ func (e *Engine) pipeline(ctx context.Context, es *envState, head string, inv ap
 
 	e.setPhase(es, Applying)
 	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: inv, Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete})
+	summary := ""
 	if cs != nil {
+		summary = cs.Summary()
 		for _, c := range cs.Changes {
 			e.metrics.objectsApplied.WithLabelValues(string(c.Action)).Inc()
 		}
 		if cs.Changed() {
-			e.log.Info("applied", "repo", repo, "env", env, "revision", head, "changes", cs.Summary())
+			e.log.Info("applied", "repo", repo, "env", env, "revision", head, "changes", summary)
 		}
 	}
 	if err != nil {
-		summary := ""
-		if cs != nil {
-			summary = cs.Summary()
-		}
-		return summary, classifyApply(err), err
+		return nil, summary, classifyApply(err), err
 	}
+	return res, summary, terminal, nil
+}
 
-	e.setPhase(es, Waiting)
+// waitAndVerify waits until the applied objects are healthy, then runs the
+// Verifier. Either failing makes the environment unhealthy.
+func (e *Engine) waitAndVerify(ctx context.Context, es *envState, head string, inv apply.Inventory, res *render.Result) (class, error) {
 	report, err := es.spec.Applier.Wait(ctx, inv, res.Objects, e.opts.HealthTimeout)
 	es.mu.Lock()
 	es.status.Health = HealthHealthy
@@ -193,16 +238,16 @@ func (e *Engine) pipeline(ctx context.Context, es *envState, head string, inv ap
 	}
 	es.mu.Unlock()
 	if err != nil {
-		return cs.Summary(), unhealthy, fmt.Errorf("health: %w", err)
+		return unhealthy, fmt.Errorf("health: %w", err)
 	}
-
 	if e.opts.Verifier != nil {
 		e.setPhase(es, Verifying)
-		if err := e.opts.Verifier.Verify(ctx, Applied{Repository: repo, Environment: env, Revision: head, Result: res, Health: report}); err != nil {
-			return cs.Summary(), unhealthy, fmt.Errorf("verify: %w", err)
+		applied := Applied{Repository: es.repo.spec.Name, Environment: es.spec.Name, Revision: head, Result: res, Health: report}
+		if err := e.opts.Verifier.Verify(ctx, applied); err != nil {
+			return unhealthy, fmt.Errorf("verify: %w", err)
 		}
 	}
-	return cs.Summary(), terminal, nil
+	return terminal, nil
 }
 
 func (e *Engine) setPhase(es *envState, p Phase) {

@@ -58,6 +58,10 @@ type Options struct {
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration
+	// FetchTimeout bounds resolving a repository's head, fetch included; 0 means 2m.
+	FetchTimeout time.Duration
+	// ApplyTimeout bounds rendering and applying one environment; 0 means 10m.
+	ApplyTimeout time.Duration
 	// FetchDelay coalesces a burst of pushes into one fetch; 0 means 10ms.
 	FetchDelay time.Duration
 	// ShutdownGrace bounds how long work in flight may finish after the
@@ -132,6 +136,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 5 * time.Minute
+	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 2 * time.Minute
+	}
+	if opts.ApplyTimeout <= 0 {
+		opts.ApplyTimeout = 10 * time.Minute
 	}
 	if opts.FetchDelay <= 0 {
 		opts.FetchDelay = 10 * time.Millisecond

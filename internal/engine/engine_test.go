@@ -2,15 +2,20 @@ package engine
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ferry-gitops/ferry/source"
 )
 
 func (h *harness) deployment(env string) *appsv1.Deployment {
@@ -199,4 +204,24 @@ spec:
 	h.eng.Notify(h.repo)
 	h.eventually("prod", idleAt(stuck), "prod rolls out while dev waits for a health it will never reach")
 	assert.Equal(t, Waiting, h.status("dev").Phase)
+}
+
+func TestAHungGitServerIsBoundedAndShownInTheStatus(t *testing.T) {
+	hung := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hung }))
+	defer srv.Close()
+	defer close(hung)
+
+	h := newHarness(t)
+	h.start(func(o *Options) {
+		o.FetchTimeout = 300 * time.Millisecond
+		src, err := source.New(source.Options{DataDir: t.TempDir(), Author: object.Signature{Name: "F", Email: "f@example.com"}})
+		require.NoError(t, err)
+		repo, err := src.Open(source.RepoOptions{Name: h.repo, URL: srv.URL + "/models.git", Branch: "main", AllowLocal: true})
+		require.NoError(t, err)
+		o.Repositories[0].Source = repo
+	})
+	s := h.eventually("dev", func(s Status) bool { return strings.Contains(s.LastError, "deadline exceeded") }, "the fetch gave up")
+	assert.Contains(t, s.LastError, "fetch "+h.repo)
+	assert.False(t, h.eng.Ready())
 }

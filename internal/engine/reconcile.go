@@ -24,14 +24,23 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	if pushed {
 		resolve = rs.spec.Source.Fetch
 	}
-	head, err := resolve(ctx)
+	fetchCtx, cancel := context.WithTimeout(ctx, e.opts.FetchTimeout)
+	head, err := resolve(fetchCtx)
+	cancel()
 	e.metrics.fetchDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if err != nil {
+		err = fmt.Errorf("fetch %s: %w", name, err)
 		rs.err = err.Error()
+		// Every environment shows it: none can move until Git answers.
+		for _, es := range rs.envs {
+			es.mu.Lock()
+			es.status.LastError = rs.err
+			es.mu.Unlock()
+		}
 		e.log.Warn("fetch failed", "repo", name, "error", err)
-		return nil, &retryError{fmt.Errorf("fetch %s: %w", name, err)}
+		return nil, &retryError{err}
 	}
 	if head != rs.head {
 		e.log.Info("new head", "repo", name, "revision", head)
@@ -81,7 +90,10 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	es.drift = false
 	if !es.restored {
 		// After a restart the cluster says what was applied.
-		if rev, err := es.spec.Applier.Revision(ctx, inv); err == nil {
+		revCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rev, err := es.spec.Applier.Revision(revCtx, inv)
+		cancel()
+		if err == nil {
 			es.applied, es.status.Revision, es.restored = rev, rev, true
 		}
 	}
@@ -107,7 +119,9 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	}
 
 	start := time.Now()
-	res, summary, class, err := e.renderAndApply(ctx, es, head, inv)
+	applyCtx, cancel := context.WithTimeout(ctx, e.opts.ApplyTimeout)
+	res, summary, class, err := e.renderAndApply(applyCtx, es, head, inv)
+	cancel()
 	if err != nil {
 		return e.finish(es, 0, head, start, summary, class, err)
 	}

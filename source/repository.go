@@ -33,6 +33,7 @@ type Repository struct {
 	dir, treesDir     string
 	author            object.Signature
 	maxFetch          int64
+	tags              bool
 
 	mu    sync.Mutex // serialises everything that touches the clone
 	repo  *git.Repository
@@ -200,7 +201,11 @@ func (r *Repository) fetch(ctx context.Context, repo *git.Repository, branch str
 		return fmt.Errorf("repository %s: %w", r.name, err)
 	}
 	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", branch, trackingRef(branch)))
-	err = remote.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: r.auth, Tags: git.NoTags})
+	tags := git.NoTags
+	if r.tags {
+		tags = git.AllTags
+	}
+	err = remote.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: r.auth, Tags: tags})
 	switch {
 	case err == nil:
 		r.fetches++

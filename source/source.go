@@ -54,6 +54,8 @@ type RepoOptions struct {
 	Auth   Auth
 	// AllowLocal permits local paths, file:// and http:// URLs.
 	AllowLocal bool
+	// Tags fetches the remote's tags too; by default only the branch is fetched.
+	Tags bool
 }
 
 var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -90,6 +92,7 @@ func (s *Source) Open(opts RepoOptions) (*Repository, error) {
 		treesDir: filepath.Join(s.opts.DataDir, "trees", opts.Name),
 		author:   s.opts.Author,
 		maxFetch: s.opts.MaxFetchBytes,
+		tags:     opts.Tags,
 		trees:    map[string]*treeRef{},
 	}
 	s.repos[opts.Name] = r

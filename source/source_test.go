@@ -311,3 +311,31 @@ func TestFetchBringsANewCommitWithoutAskingFirst(t *testing.T) {
 	_, err = r.Checkout(t.Context(), head)
 	require.NoError(t, err)
 }
+
+func TestTagsAreFetchedOnlyWhenAsked(t *testing.T) {
+	s := seed(t)
+	_, err := testenv.Git(s.wt.Dir, "tag", "v1.0.0")
+	require.NoError(t, err)
+	_, err = testenv.Git(s.wt.Dir, "push", "-q", "origin", "v1.0.0")
+	require.NoError(t, err)
+	s.wt.Write(t, "README.md", "changed\n")
+	s.wt.Commit(t, "after the tag")
+	s.wt.Push(t)
+
+	for _, tags := range []bool{false, true} {
+		dataDir := t.TempDir()
+		src, err := New(Options{DataDir: dataDir, Author: object.Signature{Name: "F", Email: "f@example.com"}})
+		require.NoError(t, err)
+		r, err := src.Open(RepoOptions{Name: "models", URL: s.url, Branch: "main", Auth: Auth{Token: token}, AllowLocal: true, Tags: tags})
+		require.NoError(t, err)
+		_, err = r.Head(t.Context())
+		require.NoError(t, err)
+		refs, err := testenv.Git(filepath.Join(dataDir, "repos", "models.git"), "for-each-ref", "refs/tags")
+		require.NoError(t, err)
+		if tags {
+			assert.Contains(t, refs, "refs/tags/v1.0.0")
+		} else {
+			assert.Empty(t, refs)
+		}
+	}
+}

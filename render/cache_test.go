@@ -96,3 +96,24 @@ func TestConcurrentRendersAreSafe(t *testing.T) {
 		assert.Equal(t, digests[i%3], digests[i])
 	}
 }
+
+func TestACacheMissRecordsNothingOfThePreviousInputs(t *testing.T) {
+	r := newRenderer(t)
+	root := copyTree(t)
+	first, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	require.Contains(t, first.Inputs, "environments/dev/thresholds.properties")
+
+	// Every previous input changes, so the lookup reads them all and misses.
+	for _, in := range first.Inputs {
+		full := filepath.Join(root, filepath.FromSlash(in))
+		b, err := os.ReadFile(full)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(full, append(b, []byte("\n# changed\n")...), 0o644))
+	}
+	fs, err := newBoundedFS(t.Context(), root, r.maxFile)
+	require.NoError(t, err)
+	_, hit := r.lookup(fs, "environments/dev")
+	assert.False(t, hit)
+	assert.Empty(t, fs.inputs(), "checking the cache must not add to the next build's input set")
+}

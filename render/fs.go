@@ -156,20 +156,10 @@ func (b *boundedFS) hashes() map[string]string {
 	return maps.Clone(b.read)
 }
 
+// ReadFile is kustomize's read: bounded (readBounded), refused when its YAML
+// aliases would explode, and recorded in the input set.
 func (b *boundedFS) ReadFile(path string) ([]byte, error) {
-	n, err := b.confine(path)
-	if err != nil {
-		return nil, err
-	}
-	abs := n.abs
-	info, err := os.Stat(abs)
-	if err != nil {
-		return nil, err
-	}
-	if info.Size() > b.maxFile {
-		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit for one file", b.rel(abs), info.Size(), b.maxFile)
-	}
-	data, err := b.disk.ReadFile(abs)
+	abs, data, err := b.readBounded(path)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +168,24 @@ func (b *boundedFS) ReadFile(path string) ([]byte, error) {
 	}
 	b.record(abs, data)
 	return data, nil
+}
+
+// readBounded returns a file confined to the root and under the size limit, without
+// recording it: the cache's check of old inputs is not part of a build.
+func (b *boundedFS) readBounded(path string) (string, []byte, error) {
+	n, err := b.confine(path)
+	if err != nil {
+		return "", nil, err
+	}
+	info, err := os.Stat(n.abs)
+	if err != nil {
+		return "", nil, err
+	}
+	if info.Size() > b.maxFile {
+		return "", nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit for one file", b.rel(n.abs), info.Size(), b.maxFile)
+	}
+	data, err := b.disk.ReadFile(n.abs)
+	return n.abs, data, err
 }
 
 func (b *boundedFS) Open(path string) (filesys.File, error) {

@@ -135,7 +135,7 @@ func (r *Renderer) lookup(fs *boundedFS, path string) (*Result, bool) {
 	}
 	c := v.(*cached)
 	for file, want := range c.hashes {
-		data, err := fs.ReadFile(file)
+		_, data, err := fs.readBounded(file)
 		if err != nil || hashBytes(data) != want {
 			return nil, false
 		}

@@ -194,7 +194,8 @@ func (r *Repository) lsRemote(ctx context.Context, repo *git.Repository, branch 
 	return plumbing.ZeroHash, nil
 }
 
-// fetch brings branch into its tracking ref, incrementally, without tags.
+// fetch brings branch into its tracking ref, incrementally; tags only when
+// the repository asks for them.
 func (r *Repository) fetch(ctx context.Context, repo *git.Repository, branch string) error {
 	remote, err := repo.Remote("origin")
 	if err != nil {

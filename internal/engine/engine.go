@@ -122,7 +122,7 @@ type envState struct {
 	failedAt string          // a commit whose failure was bad input: not retried
 	drift    bool            // a resync asked for a drift check
 
-	waitGen    uint64             // counts health waits; only the newest may record
+	gen        uint64             // counts reconciles that reached render; only the newest may record
 	cancelWait context.CancelFunc // cancels the pending health wait
 }
 

@@ -86,17 +86,24 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	inv := apply.Inventory{Repository: repo, Environment: env}
 
 	es.mu.Lock()
-	drift := es.drift || force
-	es.drift = false
-	if !es.restored {
-		// After a restart the cluster says what was applied.
+	restored := es.restored
+	es.mu.Unlock()
+	if !restored {
+		// After a restart the cluster says what was applied. Read outside the
+		// lock: Status must not wait on the API server.
 		revCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		rev, err := es.spec.Applier.Revision(revCtx, inv)
 		cancel()
 		if err == nil {
+			es.mu.Lock()
 			es.applied, es.status.Revision, es.restored = rev, rev, true
+			es.mu.Unlock()
 		}
 	}
+
+	es.mu.Lock()
+	drift := es.drift || force
+	es.drift = false
 	applied, inputs, failedAt, phase := es.applied, es.inputs, es.failedAt, es.status.Phase
 	es.mu.Unlock()
 
@@ -118,12 +125,13 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 		}
 	}
 
+	gen := e.supersede(es)
 	start := time.Now()
 	applyCtx, cancel := context.WithTimeout(ctx, e.opts.ApplyTimeout)
 	res, summary, class, err := e.renderAndApply(applyCtx, es, head, inv)
 	cancel()
 	if err != nil {
-		return e.finish(es, 0, head, start, summary, class, err)
+		return e.finish(es, gen, head, start, summary, class, err)
 	}
 	es.mu.Lock()
 	es.applied, es.status.Revision = head, head
@@ -131,26 +139,41 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	e.setPhase(es, Waiting)
 	if force {
 		class, err := e.waitAndVerify(ctx, es, head, inv, res)
-		return e.finish(es, 0, head, start, summary, class, err)
+		return e.finish(es, gen, head, start, summary, class, err)
 	}
-	e.startWait(es, head, inv, res, summary, start)
+	e.startWait(es, gen, head, inv, res, summary, start)
 	return nil
+}
+
+// supersede starts a new reconcile generation for the environment: the
+// pending health wait of an older one, if any, is cancelled, and only the
+// outcome of this generation may be recorded from now on.
+func (e *Engine) supersede(es *envState) uint64 {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.cancelWait != nil {
+		es.cancelWait()
+		es.cancelWait = nil
+	}
+	es.gen++
+	return es.gen
 }
 
 // startWait waits for health and verifies on a goroutine of its own, so that
 // an environment that takes long to become healthy (or never does) holds no
-// worker. A newer apply of the same environment supersedes the wait: it is
-// cancelled and its outcome dropped.
-func (e *Engine) startWait(es *envState, head string, inv apply.Inventory, res *render.Result, summary string, start time.Time) {
-	es.mu.Lock()
-	if es.cancelWait != nil {
-		es.cancelWait()
-	}
-	es.waitGen++
-	gen := es.waitGen
+// worker.
+func (e *Engine) startWait(es *envState, gen uint64, head string, inv apply.Inventory, res *render.Result, summary string, start time.Time) {
 	ctx, cancel := context.WithCancel(e.waitCtx)
-	es.cancelWait = cancel
+	es.mu.Lock()
+	superseded := gen != es.gen
+	if !superseded {
+		es.cancelWait = cancel
+	}
 	es.mu.Unlock()
+	if superseded {
+		cancel()
+		return
+	}
 	e.waits.Go(func() {
 		defer cancel()
 		class, err := e.waitAndVerify(ctx, es, head, inv, res)
@@ -158,14 +181,14 @@ func (e *Engine) startWait(es *envState, head string, inv apply.Inventory, res *
 	})
 }
 
-// finish records a reconcile's outcome: status, history and metrics. With a
-// gen other than 0 it records only if no newer wait superseded this one. It
-// returns the error, marked for retry when transient.
+// finish records the outcome of reconcile generation gen: status, history and
+// metrics, unless a newer generation superseded it. It returns the error,
+// marked for retry when transient.
 func (e *Engine) finish(es *envState, gen uint64, head string, start time.Time, summary string, class class, err error) error {
 	repo, env := es.repo.spec.Name, es.spec.Name
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	if gen != 0 && gen != es.waitGen {
+	if gen != es.gen {
 		return nil
 	}
 	result := "success"

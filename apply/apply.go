@@ -215,14 +215,14 @@ func (a *Applier) applyOne(ctx context.Context, it item, prev entry, live map[st
 	}
 
 	action := Configured
+	fields, others := ferryFields(res.GetManagedFields())
 	if !exists {
-		if fields, others := ferryFields(res.GetManagedFields()); fields != "" && !others && !strings.HasPrefix(reason, "recreated") {
+		if fields != "" && !others && !strings.HasPrefix(reason, "recreated") {
 			action = Created
 		} else if reason == "" {
 			reason = "adopted"
 		}
 	}
-	fields, _ := ferryFields(res.GetManagedFields())
 	return Change{Ref: it.ref, Action: action, Reason: reason}, &entry{Ref: it.ref, Hash: it.hash, Fields: fields}, nil
 }
 

@@ -3,9 +3,10 @@ package source
 import (
 	"context"
 	"fmt"
-	"slices"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // Changes are the paths that differ between two commits.
@@ -21,7 +22,11 @@ type Changes struct {
 }
 
 // Changed returns the paths changed between from and to (both fetched). An
-// empty from means everything changed.
+// empty from means everything changed. Subtrees equal on both sides are not
+// read; every entry that is read counts against Options.MaxChangedPaths, and
+// passing it is an error naming the repository and the commit, so a tree
+// that repeats one subtree many times (a Git bomb) fails fast. ctx is
+// checked at every entry.
 func (r *Repository) Changed(ctx context.Context, from, to string) (*Changes, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -38,40 +43,18 @@ func (r *Repository) changed(ctx context.Context, from, to string) (*Changes, er
 	if err != nil {
 		return nil, err
 	}
-	toTree, err := toCommit.Tree()
-	if err != nil {
-		return nil, fmt.Errorf("repository %s@%s: %w", r.name, short(to), err)
-	}
 	if from == "" {
-		paths, err := allPaths(toTree)
-		return &Changes{All: true, Paths: paths}, err
+		return r.allPaths(ctx, repo.Storer, toCommit)
 	}
-
 	fromCommit, err := r.commit(repo, from)
 	if err != nil {
 		// The old commit is gone from the branch and the clone: a force-push.
-		paths, err := allPaths(toTree)
-		return &Changes{All: true, Paths: paths}, err
+		return r.allPaths(ctx, repo.Storer, toCommit)
 	}
-	fromTree, err := fromCommit.Tree()
+	paths, err := diffTrees(ctx, repo.Storer, fromCommit.TreeHash, toCommit.TreeHash, r.limits.changed)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s@%s: %w", r.name, short(from), err)
+		return nil, fmt.Errorf("repository %s@%s: diff against %s: %w", r.name, short(to), short(from), err)
 	}
-	diff, err := object.DiffTreeWithOptions(ctx, fromTree, toTree, &object.DiffTreeOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("repository %s: diff %s..%s: %w", r.name, short(from), short(to), err)
-	}
-	var paths []string
-	for _, ch := range diff {
-		for _, name := range []string{ch.From.Name, ch.To.Name} {
-			if name != "" {
-				paths = append(paths, name)
-			}
-		}
-	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
-
 	ancestor, err := fromCommit.IsAncestor(toCommit)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", r.name, err)
@@ -79,12 +62,11 @@ func (r *Repository) changed(ctx context.Context, from, to string) (*Changes, er
 	return &Changes{All: !ancestor, Paths: paths}, nil
 }
 
-func allPaths(t *object.Tree) ([]string, error) {
-	var paths []string
-	err := t.Files().ForEach(func(f *object.File) error {
-		paths = append(paths, f.Name)
-		return nil
-	})
-	slices.Sort(paths)
-	return paths, err
+// allPaths is the Changes of a commit with nothing to compare it to.
+func (r *Repository) allPaths(ctx context.Context, s storer.EncodedObjectStorer, c *object.Commit) (*Changes, error) {
+	paths, err := diffTrees(ctx, s, plumbing.ZeroHash, c.TreeHash, r.limits.changed)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s@%s: list paths: %w", r.name, short(c.Hash.String()), err)
+	}
+	return &Changes{All: true, Paths: paths}, nil
 }

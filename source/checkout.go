@@ -3,13 +3,8 @@ package source
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // Tree is a read-only export of one commit's files on disk, for render. Trees
@@ -33,6 +28,13 @@ type treeRef struct {
 // Checkout exports the commit sha (which must have been fetched, e.g. by Head)
 // into its own directory and returns it. Two callers may hold trees of two
 // different commits at once; neither disturbs the other. Call Release when done.
+//
+// A tree is checked whole before anything is written, and refused with an
+// error naming the repository, the commit and the path when it holds a name
+// such as "..", ".git" or one with a separator, a path twice (a symlink and a
+// directory of one name would write through the link), or more than
+// Options.MaxCheckoutFiles entries or MaxCheckoutBytes bytes. Files are then
+// written through an os.Root, so no write lands outside the tree's directory.
 func (r *Repository) Checkout(ctx context.Context, sha string) (*Tree, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -51,6 +53,9 @@ func (r *Repository) Checkout(ctx context.Context, sha string) (*Tree, error) {
 // Release gives the tree back; the last release removes the directory.
 func (t *Tree) Release() {
 	r := t.repo
+	if r == nil {
+		return // a Tree made by a caller, not by Checkout
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t.released {
@@ -69,7 +74,9 @@ func (t *Tree) Release() {
 
 // export writes the commit's files into a fresh directory, then makes them
 // read-only. Submodules are skipped; symlinks are kept as symlinks (render
-// refuses any that point outside the tree).
+// refuses any that point outside the tree). The whole tree is checked before
+// anything is written (see planCheckout), and then written through an
+// os.Root: a hostile tree is refused without leaving a file anywhere.
 func (r *Repository) export(ctx context.Context, sha string) (string, error) {
 	repo, err := r.open()
 	if err != nil {
@@ -79,9 +86,10 @@ func (r *Repository) export(ctx context.Context, sha string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tree, err := c.Tree()
+	ref := r.name + "@" + short(sha)
+	files, err := planCheckout(ctx, repo.Storer, c.TreeHash, r.limits.checkout)
 	if err != nil {
-		return "", fmt.Errorf("repository %s@%s: %w", r.name, short(sha), err)
+		return "", fmt.Errorf("repository %s: checkout: %w", ref, err)
 	}
 	if err := os.MkdirAll(r.treesDir, 0o700); err != nil {
 		return "", fmt.Errorf("repository %s: %w", r.name, err)
@@ -90,15 +98,9 @@ func (r *Repository) export(ctx context.Context, sha string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("repository %s: %w", r.name, err)
 	}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return writeFile(tmp, f)
-	})
-	if err != nil {
+	if err := writeFiles(ctx, repo.Storer, tmp, files, r.limits.checkout.bytes); err != nil {
 		removeReadOnly(tmp)
-		return "", fmt.Errorf("repository %s@%s: checkout: %w", r.name, short(sha), err)
+		return "", fmt.Errorf("repository %s: checkout: %w", ref, err)
 	}
 	dir := filepath.Join(r.treesDir, sha)
 	removeReadOnly(dir) // left over from a process that stopped mid-way
@@ -106,65 +108,9 @@ func (r *Repository) export(ctx context.Context, sha string) (string, error) {
 		removeReadOnly(tmp)
 		return "", fmt.Errorf("repository %s: %w", r.name, err)
 	}
-	makeReadOnly(dir)
+	if err := makeReadOnly(dir); err != nil {
+		removeReadOnly(dir)
+		return "", fmt.Errorf("repository %s: checkout: make read-only: %w", ref, err)
+	}
 	return dir, nil
-}
-
-func writeFile(root string, f *object.File) error {
-	if !filepath.IsLocal(filepath.FromSlash(f.Name)) {
-		return fmt.Errorf("%s: path leaves the tree", f.Name)
-	}
-	path := filepath.Join(root, filepath.FromSlash(f.Name))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	rd, err := f.Reader()
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Name, err)
-	}
-	defer rd.Close()
-	if f.Mode == filemode.Symlink {
-		target, err := io.ReadAll(io.LimitReader(rd, 4096))
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
-		}
-		return os.Symlink(string(target), path)
-	}
-	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, rd); err != nil {
-		out.Close()
-		return fmt.Errorf("%s: %w", f.Name, err)
-	}
-	return out.Close()
-}
-
-// makeReadOnly takes write permission off every file and directory under dir.
-func makeReadOnly(dir string) {
-	var dirs []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil || d.Type()&fs.ModeSymlink != 0:
-		case d.IsDir():
-			dirs = append(dirs, p)
-		default:
-			os.Chmod(p, 0o444)
-		}
-		return nil
-	})
-	for _, d := range dirs {
-		os.Chmod(d, 0o555)
-	}
-}
-
-func removeReadOnly(dir string) {
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	os.RemoveAll(dir)
 }

@@ -23,6 +23,7 @@ var ErrStale = errors.New("the remote branch moved since it was last fetched")
 
 // Change is a commit to make: Files written over the tree of Base, on Branch.
 type Change struct {
+	// Branch must pass ValidateBranch.
 	Branch string
 	// Base is the parent commit; it must have been fetched.
 	Base string
@@ -43,6 +44,9 @@ func (r *Repository) Commit(ctx context.Context, c Change) (string, error) {
 func (r *Repository) commitChange(ctx context.Context, c Change) (string, error) {
 	if c.Branch == "" || c.Message == "" || len(c.Files) == 0 {
 		return "", fmt.Errorf("repository %s: commit needs a branch, a message and at least one file", r.name)
+	}
+	if err := ValidateBranch(c.Branch); err != nil {
+		return "", fmt.Errorf("repository %s: commit: %w", r.name, err)
 	}
 	repo, err := r.open()
 	if err != nil {
@@ -174,7 +178,8 @@ func setPath(s storer.EncodedObjectStorer, tree plumbing.Hash, parts []string, b
 
 // FetchBranch brings a remote branch (a promotion branch, say) into the
 // clone and returns its head, or "" when the branch does not exist. It also
-// records what ferry saw, which Push uses as its lease.
+// records what ferry saw, which Push uses as its lease. A branch that fails
+// ValidateBranch is an error, before any request.
 func (r *Repository) FetchBranch(ctx context.Context, branch string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -183,6 +188,9 @@ func (r *Repository) FetchBranch(ctx context.Context, branch string) (string, er
 }
 
 func (r *Repository) fetchBranch(ctx context.Context, branch string) (string, error) {
+	if err := ValidateBranch(branch); err != nil {
+		return "", fmt.Errorf("repository %s: fetch: %w", r.name, err)
+	}
 	repo, err := r.open()
 	if err != nil {
 		return "", err
@@ -206,7 +214,8 @@ func (r *Repository) fetchBranch(ctx context.Context, branch string) (string, er
 // Push sends the local branch to the remote with force-with-lease semantics:
 // the remote branch is replaced only if it still points where ferry last saw
 // it (FetchBranch, or the previous Push), or is created only if ferry saw it
-// absent. A lost race returns an error matching ErrStale.
+// absent. A lost race returns an error matching ErrStale. A branch that fails
+// ValidateBranch is an error, before any request.
 func (r *Repository) Push(ctx context.Context, branch string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,6 +223,9 @@ func (r *Repository) Push(ctx context.Context, branch string) error {
 }
 
 func (r *Repository) push(ctx context.Context, branch string) error {
+	if err := ValidateBranch(branch); err != nil {
+		return fmt.Errorf("repository %s: push: %w", r.name, err)
+	}
 	repo, err := r.open()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/go-git/go-billy/v5/osfs"
@@ -33,6 +34,7 @@ type Repository struct {
 	dir, treesDir     string
 	author            object.Signature
 	maxFetch          int64
+	limits            repoLimits
 	tags              bool
 
 	mu    sync.Mutex // serialises everything that touches the clone
@@ -52,18 +54,25 @@ func trackingRef(branch string) plumbing.ReferenceName {
 }
 
 // open returns the clone, creating it when missing and re-creating it when it
-// is half-written or does not open. Callers hold r.mu.
+// is half-written, does not open, or was cloned from another URL. Callers
+// hold r.mu.
 func (r *Repository) open() (*git.Repository, error) {
 	if r.repo != nil {
 		return r.repo, nil
 	}
 	if _, err := os.Stat(filepath.Join(r.dir, readyMarker)); err == nil {
 		if repo, err := r.openStorage(); err == nil {
-			r.repo = repo
-			return repo, nil
+			same, err := r.followConfig(repo)
+			if err != nil {
+				return nil, err
+			}
+			if same {
+				r.repo = repo
+				return repo, nil
+			}
 		}
 	}
-	// Missing, interrupted or unreadable: start over.
+	// Missing, interrupted, unreadable or another remote's: start over.
 	if err := os.RemoveAll(r.dir); err != nil {
 		return nil, fmt.Errorf("repository %s: remove broken clone: %w", r.name, err)
 	}
@@ -74,16 +83,57 @@ func (r *Repository) open() (*git.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: init clone: %w", r.name, err)
 	}
-	_, err = repo.CreateRemote(&config.RemoteConfig{
-		Name:  "origin",
-		URLs:  []string{r.url},
-		Fetch: []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", r.branch, trackingRef(r.branch)))},
-	})
-	if err != nil {
+	if _, err = repo.CreateRemote(r.remoteConfig()); err != nil {
 		return nil, fmt.Errorf("repository %s: configure remote: %w", r.name, err)
 	}
 	r.repo = repo
 	return repo, nil
+}
+
+// remoteConfig is the clone's "origin" as the configuration describes it.
+func (r *Repository) remoteConfig() *config.RemoteConfig {
+	return &config.RemoteConfig{
+		Name:  "origin",
+		URLs:  []string{r.url},
+		Fetch: []config.RefSpec{fetchSpec(r.branch)},
+	}
+}
+
+// fetchSpec brings branch into its tracking ref; branch has passed
+// ValidateBranch.
+func fetchSpec(branch string) config.RefSpec {
+	return config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", branch, trackingRef(branch)))
+}
+
+// followConfig reports whether a clone kept from an earlier run may serve
+// the configured repository, and makes its refspec follow the configured
+// branch.
+//
+// A clone whose origin has another URL is not used (same is false): the
+// caller deletes it and clones again. Re-pointing the remote would keep the
+// old remote's tracking refs, which Push takes as its lease and Head as what
+// the remote holds, its local branches, and its objects, which nothing would
+// ever remove; a URL changes rarely (a migration, a rename), and one full
+// fetch is the price of trusting nothing from the old remote. A new branch of
+// the same remote only rewrites the refspec: every ref the clone holds came
+// from that remote and stays true.
+func (r *Repository) followConfig(repo *git.Repository) (same bool, err error) {
+	cfg, err := repo.Config()
+	if err != nil {
+		return false, nil // unreadable: made again
+	}
+	want := r.remoteConfig()
+	have, ok := cfg.Remotes["origin"]
+	if !ok || !slices.Equal(have.URLs, want.URLs) {
+		return false, nil
+	}
+	if !slices.Equal(have.Fetch, want.Fetch) {
+		have.Fetch = want.Fetch
+		if err := repo.SetConfig(cfg); err != nil {
+			return false, fmt.Errorf("repository %s: point the clone at branch %s: %w", r.name, r.branch, err)
+		}
+	}
+	return true, nil
 }
 
 func (r *Repository) storage() *limitedStorage {
@@ -201,7 +251,7 @@ func (r *Repository) fetch(ctx context.Context, repo *git.Repository, branch str
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", r.name, err)
 	}
-	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", branch, trackingRef(branch)))
+	spec := fetchSpec(branch)
 	tags := git.NoTags
 	if r.tags {
 		tags = git.AllTags

@@ -17,8 +17,19 @@ type Options struct {
 	DataDir string
 	// Author signs the commits Commit makes.
 	Author object.Signature
-	// MaxFetchBytes aborts a fetch whose pack is larger; 0 means 2 GiB.
+	// MaxFetchBytes aborts a fetch whose pack is larger; 0 means
+	// DefaultMaxFetchBytes.
 	MaxFetchBytes int64
+	// MaxCheckoutFiles refuses a checkout whose tree holds more entries,
+	// directories included; 0 means DefaultMaxCheckoutFiles. The tree is
+	// counted before anything is written.
+	MaxCheckoutFiles int
+	// MaxCheckoutBytes refuses a checkout whose files add up to more bytes;
+	// 0 means DefaultMaxCheckoutBytes. Counted before anything is written.
+	MaxCheckoutBytes int64
+	// MaxChangedPaths stops Changed once it has met more entries, directories
+	// included, in the trees it compares; 0 means DefaultMaxChangedPaths.
+	MaxChangedPaths int
 }
 
 // Source is the cache of local clones, one per repository.
@@ -37,7 +48,16 @@ func New(opts Options) (*Source, error) {
 		return nil, errors.New("source: Author needs a name and an email for promotion commits")
 	}
 	if opts.MaxFetchBytes <= 0 {
-		opts.MaxFetchBytes = 2 << 30
+		opts.MaxFetchBytes = DefaultMaxFetchBytes
+	}
+	if opts.MaxCheckoutFiles <= 0 {
+		opts.MaxCheckoutFiles = DefaultMaxCheckoutFiles
+	}
+	if opts.MaxCheckoutBytes <= 0 {
+		opts.MaxCheckoutBytes = DefaultMaxCheckoutBytes
+	}
+	if opts.MaxChangedPaths <= 0 {
+		opts.MaxChangedPaths = DefaultMaxChangedPaths
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("source: %w", err)
@@ -61,13 +81,19 @@ type RepoOptions struct {
 var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // Open returns the handle of one repository; the clone is made on first use.
-// Opening the same name twice returns the same handle.
+// Opening the same name twice returns the same handle, or an error if the
+// URL or branch differ. A clone kept from an earlier run (under
+// DataDir/repos/<name>.git) is checked against opts on first use: it is made
+// again when its remote URL differs, and its refspec follows a new branch.
 func (s *Source) Open(opts RepoOptions) (*Repository, error) {
 	if !repoName.MatchString(opts.Name) {
 		return nil, fmt.Errorf("repository %q: the name must be letters, digits, '.', '_' or '-'", opts.Name)
 	}
 	if opts.Branch == "" {
 		return nil, fmt.Errorf("repository %s: branch is required", opts.Name)
+	}
+	if err := ValidateBranch(opts.Branch); err != nil {
+		return nil, fmt.Errorf("repository %s: %w", opts.Name, err)
 	}
 	if err := ValidateURL(opts.URL, opts.AllowLocal); err != nil {
 		return nil, fmt.Errorf("repository %s: %w", opts.Name, err)
@@ -80,6 +106,9 @@ func (s *Source) Open(opts RepoOptions) (*Repository, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.repos[opts.Name]; ok {
+		if r.url != opts.URL || r.branch != opts.Branch {
+			return nil, fmt.Errorf("repository %s: already open with another URL or branch; give each repository its own name", opts.Name)
+		}
 		return r, nil
 	}
 	r := &Repository{
@@ -92,8 +121,15 @@ func (s *Source) Open(opts RepoOptions) (*Repository, error) {
 		treesDir: filepath.Join(s.opts.DataDir, "trees", opts.Name),
 		author:   s.opts.Author,
 		maxFetch: s.opts.MaxFetchBytes,
-		tags:     opts.Tags,
-		trees:    map[string]*treeRef{},
+		limits: repoLimits{
+			checkout: checkoutLimits{
+				files: entryCap{limit: s.opts.MaxCheckoutFiles, option: "MaxCheckoutFiles"},
+				bytes: s.opts.MaxCheckoutBytes,
+			},
+			changed: entryCap{limit: s.opts.MaxChangedPaths, option: "MaxChangedPaths"},
+		},
+		tags:  opts.Tags,
+		trees: map[string]*treeRef{},
 	}
 	s.repos[opts.Name] = r
 	return r, nil

@@ -196,6 +196,9 @@ func (c *Config) validate(getenv func(string) string) []error {
 		if err := source.ValidateURL(r.URL, r.AllowLocal); err != nil {
 			add(key+".url", "%v", err)
 		}
+		if err := source.ValidateBranch(r.Branch); err != nil {
+			add(key+".branch", "%v", err)
+		}
 		errs = append(errs, r.Auth.validate(key+".auth", getenv)...)
 		errs = append(errs, r.validateEnvironments(key)...)
 	}

@@ -87,6 +87,12 @@ func TestEachCheckNamesTheKeyAndWhatIsExpected(t *testing.T) {
 		{"a local path without allowLocal", func(s string) string {
 			return strings.Replace(s, "https://github.com/acme/ml-models.git", "/srv/models", 1)
 		}, fullEnv, "repositories[0].url", "allowLocal"},
+		{"a branch with \"..\"", func(s string) string {
+			return strings.Replace(s, "    auth: {tokenEnv", "    branch: main..x\n    auth: {tokenEnv", 1)
+		}, fullEnv, "repositories[0].branch", `"main..x" is not a valid branch name: it contains ".."`},
+		{"a branch that would inject a refspec", func(s string) string {
+			return strings.Replace(s, "    auth: {tokenEnv", "    branch: \"main:refs/heads/evil\"\n    auth: {tokenEnv", 1)
+		}, fullEnv, "repositories[0].branch", `"main:refs/heads/evil" is not a valid branch name`},
 		{"an SSH key without known_hosts", func(s string) string {
 			return strings.Replace(s, "auth: {tokenEnv: GITHUB_TOKEN}", "auth: {sshKeyFile: /dev/null}", 1)
 		}, fullEnv, "repositories[0].auth.knownHostsFile", "host keys are always checked"},

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -41,6 +42,12 @@ type Applier struct {
 
 	mu          sync.Mutex
 	inventories map[string]*inventoryState
+
+	// keyRef names the Secret holding the key of Secret hashes (see
+	// hashKey); tests point it elsewhere. key is that key once loaded.
+	keyRef types.NamespacedName
+	keyMu  sync.Mutex
+	key    []byte
 }
 
 // New returns an Applier. Discovery is cached in memory and refreshed when a
@@ -83,21 +90,37 @@ func New(opts Options) (*Applier, error) {
 		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		concurrency: opts.Concurrency,
 		inventories: map[string]*inventoryState{},
+		keyRef:      types.NamespacedName{Namespace: inventoryNS, Name: hashKeySecret},
 	}, nil
 }
 
 // mapping resolves a kind to its resource, refreshing discovery once when the
-// kind is unknown.
+// kind is unknown (a CRD applied a moment ago). An empty version means the
+// group's preferred one. A kind discovery does not list is a NoMatch error
+// ("not served"); any other failure is a discovery error, transient.
 func (a *Applier) mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error) {
 	m, err := a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) {
 		a.mapper.Reset()
 		m, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("kind %s is not served by the cluster: %w", gvk, err)
+	switch {
+	case meta.IsNoMatchError(err):
+		return nil, fmt.Errorf("kind %s is not served by the cluster: %w", kindString(gvk), err)
+	case err != nil:
+		return nil, fmt.Errorf("discover kind %s: %w", kindString(gvk), &transientError{err: err})
 	}
 	return m, nil
+}
+
+// kindString names a kind for messages: Kind.group/version, the parts that
+// are empty left out.
+func kindString(gvk schema.GroupVersionKind) string {
+	s := gvk.GroupKind().String()
+	if gvk.Version != "" {
+		s += "/" + gvk.Version
+	}
+	return s
 }
 
 // resource returns the dynamic client for one object.

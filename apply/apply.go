@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -14,8 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 // Request is one apply of an environment.
@@ -42,18 +44,22 @@ type item struct {
 // manager "ferry", forcing ownership of the fields ferry declares. Objects
 // whose desired state and ferry-owned live fields are both unchanged since the
 // last apply cost no request: a resync of an unchanged environment costs one
-// metadata LIST per kind. Drifted objects are re-applied ("configured (drift)");
-// objects in the previous inventory that are no longer rendered are pruned
-// (see prune). A failing object does not stop the others: the ChangeSet covers
-// every object and the error joins every failure, each naming its object.
+// metadata LIST per kind. Drifted objects are re-applied ("configured (drift)").
+// Objects in the previous inventory that are no longer rendered are pruned
+// (see prune), but only when every object of the set applied and every CRD of
+// it is Established: otherwise nothing is pruned, each is reported Skipped and
+// stays in the inventory, so renaming v1 to v2 never deletes v1 while v2 is
+// refused. A failing object does not stop the others: the ChangeSet covers
+// every object and the error joins every failure, each naming its object or
+// the inventory (classify it with IsTransient and IsMassDelete).
 func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	inv := req.Inventory
 	p, err := a.plan(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	st, items, gone, live := p.inventory, p.items, p.gone, p.live
-	guardErr := a.guard(ctx, inv, st, len(gone), req)
+	st, items, live := p.inventory, p.items, p.live
+	guardErr := a.guard(ctx, inv, st, len(p.gone), req)
 
 	changes := make([]Change, len(items))
 	entries := make([]*entry, len(items))
@@ -77,23 +83,26 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	run(false)
 
 	next := make(map[string]entry, len(items))
+	failed := 0
 	for i, it := range items {
 		switch {
 		case entries[i] != nil:
 			next[it.ref.key()] = *entries[i]
 		case errs[i] != nil:
+			failed++
 			if prev, ok := st.entries[it.ref.key()]; ok {
 				next[it.ref.key()] = prev // keep it owned: retried next time
 			}
 		}
 	}
 	cs := &ChangeSet{Changes: changes}
-	if guardErr != nil {
-		for _, e := range gone {
+	if reason := pruneBlocked(guardErr, failed, establishErr); reason != "" {
+		for _, e := range p.gone {
 			next[e.key()] = e // nothing pruned: still ours
+			cs.Changes = append(cs.Changes, Change{Ref: e.Ref, Action: Skipped, Reason: reason})
 		}
 	} else {
-		pruned, kept, pruneErrs := a.prune(ctx, inv, gone, live)
+		pruned, kept, pruneErrs := a.prune(ctx, inv, p)
 		cs.Changes = append(cs.Changes, pruned...)
 		for _, e := range kept {
 			next[e.key()] = e
@@ -106,14 +115,32 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	return cs, errors.Join(append([]error{guardErr, establishErr}, errs...)...)
 }
 
+// pruneBlocked says why nothing may be pruned this round, or "" when the
+// prune may go ahead: a prune follows only a set that applied in full.
+func pruneBlocked(guardErr error, failed int, establishErr error) string {
+	switch {
+	case guardErr != nil:
+		return "not pruned: the mass-delete guard refused this prune"
+	case failed == 1:
+		return "not pruned: 1 object of this set failed to apply"
+	case failed > 1:
+		return fmt.Sprintf("not pruned: %d objects of this set failed to apply", failed)
+	case establishErr != nil:
+		return "not pruned: a CustomResourceDefinition of this set is not Established"
+	}
+	return ""
+}
+
 // plan is what Apply and Diff both start from: the inventory as stored, the
-// desired items, the inventory's objects no longer rendered, and what one LIST
-// per kind says about the live objects of both.
+// desired items, the inventory's objects no longer rendered, what one LIST
+// per kind says about the live objects of both, and the no-longer-rendered
+// kinds the cluster stopped serving because ferry removes their CRD.
 type plan struct {
 	inventory *inventoryState
 	items     []item
 	gone      []entry
 	live      map[string]liveObject
+	unserved  map[schema.GroupKind]unserved
 }
 
 func (a *Applier) plan(ctx context.Context, req Request) (*plan, error) {
@@ -125,24 +152,21 @@ func (a *Applier) plan(ctx context.Context, req Request) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := a.prepare(inv, req)
+	items, err := a.prepare(ctx, inv, req)
 	if err != nil {
 		return nil, err
 	}
 	p := &plan{inventory: st, items: items}
 	current := make(map[string]bool, len(items))
-	refs := make([]Ref, 0, len(items)+len(st.entries))
 	for _, it := range items {
 		current[it.ref.key()] = true
-		refs = append(refs, it.ref)
 	}
 	for k, e := range st.entries {
 		if !current[k] {
 			p.gone = append(p.gone, e)
-			refs = append(refs, e.Ref)
 		}
 	}
-	if p.live, err = a.observe(ctx, inv, refs); err != nil {
+	if p.live, p.unserved, err = a.observe(ctx, inv, items, p.gone, st.entries); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -158,11 +182,12 @@ func (inv Inventory) validate() error {
 }
 
 // prepare turns rendered objects into desired items, refusing duplicates.
-func (a *Applier) prepare(inv Inventory, req Request) ([]item, error) {
+func (a *Applier) prepare(ctx context.Context, inv Inventory, req Request) ([]item, error) {
 	items := make([]item, 0, len(req.Objects))
-	seen := map[string]bool{}
+	objs := make([]*unstructured.Unstructured, 0, len(req.Objects))
+	hash := func(u *unstructured.Unstructured) (string, error) { return a.hash(ctx, u) }
 	for _, o := range req.Objects {
-		obj, hash, err := inv.desired(o, req.Revision)
+		obj, sum, err := inv.desiredHashed(o, req.Revision, hash)
 		if err != nil {
 			return nil, err
 		}
@@ -174,12 +199,11 @@ func (a *Applier) prepare(inv Inventory, req Request) ([]item, error) {
 				ref.Namespace = defaultNamespace
 			}
 		}
-		if seen[ref.key()] {
-			return nil, fmt.Errorf("%s: declared twice in one apply", ref)
-		}
-		seen[ref.key()] = true
-		early := (ref.Group == "" && ref.Kind == "Namespace") || (ref.Group == "apiextensions.k8s.io" && ref.Kind == "CustomResourceDefinition")
-		items = append(items, item{obj: obj, ref: ref, hash: hash, early: early})
+		objs = append(objs, obj)
+		items = append(items, item{obj: obj, ref: ref, hash: sum, early: ref.early()})
+	}
+	if i, dup := object.FirstDuplicate(objs); dup {
+		return nil, fmt.Errorf("%s: declared twice in one apply", items[i].ref)
 	}
 	return items, nil
 }
@@ -226,34 +250,9 @@ func (a *Applier) applyOne(ctx context.Context, it item, prev entry, live map[st
 	return Change{Ref: it.ref, Action: action, Reason: reason}, &entry{Ref: it.ref, Hash: it.hash, Fields: fields}, nil
 }
 
-// ObjectError is one object that could not be applied. Its message is
-// scrubbed of Secret values, since API errors can echo what was sent; the
-// cause is not kept, so nothing can print it unscrubbed.
-type ObjectError struct {
-	Ref Ref
-	Msg string
-	// Transient is true for failures worth retrying with backoff (timeouts,
-	// throttling, conflicts, an unreachable server); false for bad input.
-	Transient bool
-}
-
-func (e *ObjectError) Error() string { return e.Ref.String() + ": apply: " + e.Msg }
-
 func (a *Applier) failed(it item, err error) (Change, *entry, error) {
 	msg := scrub(err.Error(), it.obj)
-	return Change{Ref: it.ref, Action: Failed, Reason: msg}, nil, &ObjectError{Ref: it.ref, Msg: msg, Transient: transient(err)}
-}
-
-// transient classifies an API error: retry it, or report it as bad input.
-func transient(err error) bool {
-	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsConflict(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
-		apierrors.IsUnexpectedServerError(err) || errors.Is(err, context.DeadlineExceeded) || isNetError(err)
-}
-
-func isNetError(err error) bool {
-	_, ok := errors.AsType[net.Error](err)
-	return ok
+	return Change{Ref: it.ref, Action: Failed, Reason: msg}, nil, &ObjectError{Ref: it.ref, Msg: msg, Transient: IsTransient(err)}
 }
 
 // immutableFields returns the fields an Invalid error says cannot change.
@@ -315,7 +314,7 @@ func (a *Applier) waitEstablished(ctx context.Context, items []item, changes []C
 	applied := false
 	g := new(errgroup.Group)
 	for i, it := range items {
-		if it.ref.Kind != "CustomResourceDefinition" || it.ref.Group != "apiextensions.k8s.io" || changes[i].Action == Failed {
+		if !it.ref.isCRD() || changes[i].Action == Failed {
 			continue
 		}
 		applied = applied || changes[i].Action != Unchanged
@@ -333,7 +332,7 @@ func (a *Applier) waitEstablished(ctx context.Context, items []item, changes []C
 			})
 			if err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: not Established after 30s: %w", it.ref, err))
+				errs = append(errs, fmt.Errorf("%s: not Established after 30s: %w", it.ref, &transientError{err: err}))
 				mu.Unlock()
 			}
 			return nil

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -34,14 +33,11 @@ spec:
 	return objects(b, ns, strings.Join(docs, "---\n"))
 }
 
+// benchNamespace returns a fresh namespace, deleted when the benchmark ends;
+// testenv names it from a process-wide counter, so two never collide.
 func benchNamespace(b *testing.B) string {
 	b.Helper()
-	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	_, err := cluster.Client.CoreV1().Namespaces().Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return name
+	return cluster.Namespace(b)
 }
 
 // BenchmarkColdApply applies 1,000 objects to an empty namespace with ferry and

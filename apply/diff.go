@@ -3,11 +3,12 @@ package apply
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
+	"errors"
 	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -45,7 +46,7 @@ func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 		}
 		d, err := a.diffOne(ctx, it)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: diff: %s", it.ref, scrub(err.Error(), it.obj)))
+			errs = append(errs, &ObjectError{Ref: it.ref, Op: "diff", Msg: scrub(err.Error(), it.obj), Transient: IsTransient(err)})
 			continue
 		}
 		diffs = append(diffs, d)
@@ -55,16 +56,16 @@ func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 			diffs = append(diffs, ObjectDiff{Ref: e.Ref, Action: Deleted})
 		}
 	}
-	if len(errs) > 0 {
-		return diffs, joinErrs(errs)
-	}
-	return diffs, nil
+	return diffs, errors.Join(errs...)
 }
 
 func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
 	m, err := a.mapping(it.ref.gvk())
-	if err != nil {
+	if meta.IsNoMatchError(err) {
 		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified(it.ref.String(), nil, it.obj)}, nil // its CRD is not installed yet
+	}
+	if err != nil {
+		return ObjectDiff{}, err
 	}
 	client := a.resource(m, it.ref.Namespace)
 	before, err := client.Get(ctx, it.ref.Name, metav1.GetOptions{})
@@ -168,12 +169,4 @@ func scrub(msg string, obj *unstructured.Unstructured) string {
 		}
 	}
 	return msg
-}
-
-func joinErrs(errs []error) error {
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-	}
-	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
 }

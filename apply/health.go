@@ -23,6 +23,9 @@ type Health struct {
 	Ref     Ref
 	Status  HealthStatus
 	Message string
+	// live is the object as last seen, for callers inside the package
+	// (a test Job's times and conditions).
+	live *unstructured.Unstructured
 }
 
 func (h Health) String() string {
@@ -59,12 +62,9 @@ func health(u *unstructured.Unstructured) (HealthStatus, string) {
 // inferenceServiceHealth: healthy only when Ready is True and, when KServe
 // reports it, the model transition is UpToDate. InvalidSpec and
 // BlockedByFailedLoad are failures, with KServe's reason and message.
+// status.observedGeneration is not compared with the object's generation:
+// KServe copies it from the Deployment it creates, so the two never match.
 func inferenceServiceHealth(u *unstructured.Unstructured) (HealthStatus, string) {
-	if u.GetGeneration() != 0 {
-		if observed, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration"); found && observed < u.GetGeneration() {
-			return InProgress, "KServe has not observed the latest spec yet"
-		}
-	}
 	transition, hasTransition, _ := unstructured.NestedString(u.Object, "status", "modelStatus", "transitionStatus")
 	switch transition {
 	case "InvalidSpec", "BlockedByFailedLoad":

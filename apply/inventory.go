@@ -66,7 +66,7 @@ func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryS
 	case apierrors.IsNotFound(err):
 		return st, nil
 	case err != nil:
-		return nil, fmt.Errorf("inventory %s: read: %w", inv, err)
+		return nil, fmt.Errorf("inventory %s: read ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), mark(err))
 	}
 	var entries []entry
 	if err := json.Unmarshal([]byte(cm.Data["objects"]), &entries); err != nil {
@@ -106,12 +106,12 @@ func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventor
 	if apierrors.IsNotFound(err) {
 		ns := corev1ac.Namespace(inventoryNS).WithLabels(map[string]string{LabelManagedBy: ManagedByFerry})
 		if _, err := a.core.CoreV1().Namespaces().Apply(ctx, ns, opts); err != nil {
-			return fmt.Errorf("inventory %s: create namespace %s: %w", inv, inventoryNS, err)
+			return fmt.Errorf("inventory %s: create namespace %s: %w", inv, inventoryNS, mark(err))
 		}
 		_, err = a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, opts)
 	}
 	if err != nil {
-		return fmt.Errorf("inventory %s: write ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), err)
+		return fmt.Errorf("inventory %s: write ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), mark(err))
 	}
 	st.entries, st.written, st.revision = entries, data, revision
 	a.mu.Lock()

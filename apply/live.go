@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -20,23 +23,63 @@ type liveObject struct {
 	others      bool // other managers own fields too
 }
 
+// unserved is a kind of the inventory's no-longer-rendered objects that
+// discovery does not list (a definite NoMatch), explained by a CRD ferry
+// removes: the inventory held the CRD for the kind's group (CRD names are
+// <plural>.<group>), and the CRD is either gone from the cluster already
+// (crdGone: its objects went with it) or being pruned in this apply (its
+// objects go with it if the prune succeeds).
+type unserved struct {
+	crd     entry
+	crdGone bool
+}
+
 // observe lists the live objects carrying the inventory's labels, with one
-// metadata-only LIST per kind (all namespaces), and indexes them by Ref.key().
-// Kinds the cluster does not serve have no objects and cost nothing.
-func (a *Applier) observe(ctx context.Context, inv Inventory, refs []Ref) (map[string]liveObject, error) {
-	kinds := map[schema.GroupKind]string{}
-	for _, r := range refs {
-		kinds[schema.GroupKind{Group: r.Group, Kind: r.Kind}] = r.Version
+// metadata-only LIST per kind (all namespaces, the kind's preferred version),
+// and indexes them by Ref.key(). A kind that only desired objects are of and
+// that the cluster does not serve (yet: its CRD may be in this set) has no
+// objects and costs nothing. A kind of objects the inventory no longer
+// renders must be listed, or else its objects would look gone and leave the
+// inventory while still in the cluster: when discovery fails, or says the
+// kind is not served and no CRD ferry removes explains it, observe returns a
+// transient error and nothing is dropped. Unserved kinds that a removed CRD
+// explains are returned apart.
+func (a *Applier) observe(ctx context.Context, inv Inventory, items []item, gone []entry, owned map[string]entry) (map[string]liveObject, map[schema.GroupKind]unserved, error) {
+	kinds := map[schema.GroupKind]bool{} // kind -> has no-longer-rendered objects
+	for _, it := range items {
+		if gk := (schema.GroupKind{Group: it.ref.Group, Kind: it.ref.Kind}); !kinds[gk] {
+			kinds[gk] = false
+		}
+	}
+	goneKeys := make(map[string]bool, len(gone))
+	for _, e := range gone {
+		kinds[schema.GroupKind{Group: e.Group, Kind: e.Kind}] = true
+		goneKeys[e.key()] = true
 	}
 	live := map[string]liveObject{}
-	for gk, version := range kinds {
-		m, err := a.mapping(gk.WithVersion(version))
-		if err != nil {
-			continue // not served (yet): nothing of it exists
+	var notServed map[schema.GroupKind]unserved
+	for gk, hasGone := range kinds {
+		list, err := a.listKind(ctx, inv, gk)
+		if err != nil && meta.IsNoMatchError(err) && !hasGone {
+			continue // nothing of the inventory to lose; applying its objects reports it
 		}
-		list, err := a.metadata.Resource(m.Resource).List(ctx, metav1.ListOptions{LabelSelector: inv.selector()})
+		if err != nil && meta.IsNoMatchError(err) {
+			u, explained, err := a.removedCRD(ctx, gk, owned, goneKeys)
+			if err != nil {
+				return nil, nil, fmt.Errorf("inventory %s: %w", inv, err)
+			}
+			if !explained {
+				return nil, nil, fmt.Errorf("inventory %s: %w; no CustomResourceDefinition ferry removed explains that, "+
+					"so its objects stay in the inventory until discovery lists the kind again", inv, &transientError{err: err})
+			}
+			if notServed == nil {
+				notServed = map[schema.GroupKind]unserved{}
+			}
+			notServed[gk] = u
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("inventory %s: list %s: %w", inv, m.Resource.Resource, err)
+			return nil, nil, err
 		}
 		for _, item := range list.Items {
 			ref := Ref{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}
@@ -51,7 +94,69 @@ func (a *Applier) observe(ctx context.Context, inv Inventory, refs []Ref) (map[s
 			}
 		}
 	}
-	return live, nil
+	return live, notServed, nil
+}
+
+// listKind lists the inventory's objects of a kind. A LIST answered 404
+// means the resource is no longer served (its CRD was deleted since discovery
+// was cached): discovery is refreshed and the kind resolved again, which then
+// gives a NoMatch, returned as it is. Other errors lead with the inventory
+// and carry their class (a discovery error is transient).
+func (a *Applier) listKind(ctx context.Context, inv Inventory, gk schema.GroupKind) (*metav1.PartialObjectMetadataList, error) {
+	for attempt := 0; ; attempt++ {
+		m, err := a.mapping(gk.WithVersion(""))
+		if meta.IsNoMatchError(err) {
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inventory %s: %w", inv, err) // a discovery error, marked transient by mapping
+		}
+		list, err := a.metadata.Resource(m.Resource).List(ctx, metav1.ListOptions{LabelSelector: inv.selector()})
+		if apierrors.IsNotFound(err) && attempt == 0 {
+			a.mapper.Reset()
+			continue
+		}
+		if apierrors.IsNotFound(err) {
+			// Discovery lists it after a refresh, yet it is not served: a CRD
+			// in flux. Retry later rather than guess.
+			err = &transientError{err: err}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inventory %s: list %s: %w", inv, m.Resource.Resource, mark(err))
+		}
+		return list, nil
+	}
+}
+
+// crdResource is where CRDs are read without discovery, so that a broken
+// discovery cannot make a CRD look gone.
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// removedCRD finds the inventory's CRD for gk's group and reports whether it
+// explains gk not being served: it is gone from the cluster (or being
+// deleted), or it is among the objects being pruned now (goneKeys).
+func (a *Applier) removedCRD(ctx context.Context, gk schema.GroupKind, owned map[string]entry, goneKeys map[string]bool) (unserved, bool, error) {
+	for _, e := range owned {
+		if !e.isCRD() {
+			continue
+		}
+		if _, group, _ := strings.Cut(e.Name, "."); group != gk.Group {
+			continue
+		}
+		crd, err := a.metadata.Resource(crdResource).Get(ctx, e.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return unserved{crd: e, crdGone: true}, true, nil
+		case err != nil:
+			return unserved{}, false, fmt.Errorf("%s: read: %w", e.Ref, mark(err))
+		case crd.DeletionTimestamp != nil:
+			return unserved{crd: e, crdGone: true}, true, nil
+		case goneKeys[e.key()]:
+			return unserved{crd: e}, true, nil
+		}
+		return unserved{}, false, nil
+	}
+	return unserved{}, false, nil
 }
 
 // ferryFields hashes the fields ferry's server-side apply owns. Another

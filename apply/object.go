@@ -1,14 +1,13 @@
 package apply
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 // Labels and annotations ferry puts on every object it applies (DESIGN.md section 3).
@@ -38,18 +37,20 @@ type Ref struct {
 	Name      string `json:"name"`
 }
 
-func (r Ref) String() string {
-	if r.Namespace != "" {
-		return r.Kind + "/" + r.Namespace + "/" + r.Name
-	}
-	return r.Kind + "/" + r.Name
+func (r Ref) String() string { return object.Ref(r.Kind, r.Namespace, r.Name) }
+
+// key is the identity without the version (object.Key): one object served
+// at two versions is still one object.
+func (r Ref) key() string {
+	return object.Key{Group: r.Group, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}.String()
 }
 
-// key is the identity without the version: one object served at two
-// versions is still one object.
-func (r Ref) key() string {
-	return r.Group + "/" + r.Kind + "/" + r.Namespace + "/" + r.Name
-}
+// early reports whether the object is applied before all others and pruned
+// after them (a Namespace or a CRD).
+func (r Ref) early() bool { return object.IsEarly(r.Group, r.Kind) }
+
+// isCRD reports whether the object is a CustomResourceDefinition.
+func (r Ref) isCRD() bool { return object.IsCRD(r.Group, r.Kind) }
 
 func (r Ref) gvk() schema.GroupVersionKind {
 	return schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind}
@@ -80,9 +81,15 @@ func (inv Inventory) owns(labels map[string]string) bool {
 }
 
 // desired returns a copy of obj as ferry applies it: with the inventory's
-// labels, and its hash, which leaves the revision annotation out so that a
-// commit that does not change an object does not re-apply it.
+// labels, and its plain hash (object.Hash), which leaves the revision
+// annotation out so that a commit that does not change an object does not
+// re-apply it. The inventory stores Applier.hash instead (see desiredHashed).
 func (inv Inventory) desired(obj *unstructured.Unstructured, revision string) (*unstructured.Unstructured, string, error) {
+	return inv.desiredHashed(obj, revision, object.Hash)
+}
+
+// desiredHashed is desired with the hash computed by hash.
+func (inv Inventory) desiredHashed(obj *unstructured.Unstructured, revision string, hash func(*unstructured.Unstructured) (string, error)) (*unstructured.Unstructured, string, error) {
 	u := obj.DeepCopy()
 	labels := maps.Clone(u.GetLabels())
 	if labels == nil {
@@ -92,9 +99,9 @@ func (inv Inventory) desired(obj *unstructured.Unstructured, revision string) (*
 	labels[LabelRepository] = inv.Repository
 	labels[LabelEnvironment] = inv.Environment
 	u.SetLabels(labels)
-	hash, err := hashObject(u)
+	sum, err := hash(u)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", refOf(u), err)
+		return nil, "", err // object.Hash leads with the object
 	}
 	if revision != "" {
 		annotations := maps.Clone(u.GetAnnotations())
@@ -104,14 +111,5 @@ func (inv Inventory) desired(obj *unstructured.Unstructured, revision string) (*
 		annotations[AnnotationRev] = revision
 		u.SetAnnotations(annotations)
 	}
-	return u, hash, nil
-}
-
-func hashObject(u *unstructured.Unstructured) (string, error) {
-	b, err := json.Marshal(u.Object) // map keys are sorted: stable bytes
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
+	return u, sum, nil
 }

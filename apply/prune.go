@@ -1,12 +1,18 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 // neverPruned are kinds whose deletion loses data or takes everything inside
@@ -55,14 +61,42 @@ func (a *Applier) guard(ctx context.Context, inv Inventory, st *inventoryState, 
 // object someone else took over, or recreated without ferry's labels, is left
 // alone), are not annotated ferry.dev/prune: disabled, and are not of a kind
 // that is never pruned. Deletion uses background propagation and waits until
-// the object is gone. It returns the changes, the entries to keep owning
-// (those whose deletion failed, to retry), and the errors.
-func (a *Applier) prune(ctx context.Context, inv Inventory, gone []entry, live map[string]liveObject) ([]Change, []entry, []error) {
+// the object is gone. Objects go before the CRDs that define their kinds and
+// Namespaces last, the reverse of apply order. Objects of a kind that is no
+// longer served (p.unserved) went with their CRD when it is gone; when it is
+// pruned now, they go with it if its deletion succeeds and are kept
+// otherwise. It returns the changes, the entries to keep owning (those whose
+// deletion failed, to retry), and the errors, each leading with its object.
+func (a *Applier) prune(ctx context.Context, inv Inventory, p *plan) ([]Change, []entry, []error) {
+	gone := slices.Clone(p.gone)
+	order := func(e entry) int {
+		if _, ok := p.unserved[schema.GroupKind{Group: e.Group, Kind: e.Kind}]; ok {
+			return 3 // decided by its CRD's outcome
+		}
+		return 2 - object.Rank(e.Group, e.Kind) // others, then CRDs, then Namespaces
+	}
+	slices.SortFunc(gone, func(x, y entry) int {
+		return cmp.Or(cmp.Compare(order(x), order(y)), strings.Compare(x.key(), y.key()))
+	})
+
 	var changes []Change
 	var kept []entry
 	var errs []error
+	deleted := map[string]bool{}
 	for _, e := range gone {
-		l, ok := live[e.key()]
+		if u, ok := p.unserved[schema.GroupKind{Group: e.Group, Kind: e.Kind}]; ok {
+			switch {
+			case u.crdGone:
+				changes = append(changes, Change{Ref: e.Ref, Action: Skipped, Reason: "already gone with " + u.crd.String()})
+			case deleted[u.crd.key()]:
+				changes = append(changes, Change{Ref: e.Ref, Action: Deleted, Reason: "with " + u.crd.String()})
+			default:
+				changes = append(changes, Change{Ref: e.Ref, Action: Skipped, Reason: "its kind is not served and " + u.crd.String() + " was not pruned; kept"})
+				kept = append(kept, e)
+			}
+			continue
+		}
+		l, ok := p.live[e.key()]
 		switch {
 		case !ok:
 			changes = append(changes, Change{Ref: e.Ref, Action: Skipped, Reason: "already gone, or no longer labelled as ferry's"})
@@ -79,10 +113,11 @@ func (a *Applier) prune(ctx context.Context, inv Inventory, gone []entry, live m
 		}
 		if err := a.delete(ctx, e.Ref, l.uid); err != nil {
 			changes = append(changes, Change{Ref: e.Ref, Action: Failed, Reason: err.Error()})
-			errs = append(errs, fmt.Errorf("%s: prune: %w", e.Ref, err))
+			errs = append(errs, fmt.Errorf("%s: prune: %w", e.Ref, mark(err)))
 			kept = append(kept, e)
 			continue
 		}
+		deleted[e.key()] = true
 		changes = append(changes, Change{Ref: e.Ref, Action: Deleted})
 	}
 	return changes, kept, errs
@@ -91,7 +126,9 @@ func (a *Applier) prune(ctx context.Context, inv Inventory, gone []entry, live m
 // delete removes exactly the object that was listed (a UID precondition), with
 // background propagation, and waits until it is gone.
 func (a *Applier) delete(ctx context.Context, ref Ref, uid string) error {
-	m, err := a.mapping(ref.gvk())
+	// Any served version reaches the object: the one it was applied at may
+	// no longer be served.
+	m, err := a.mapping(schema.GroupVersionKind{Group: ref.Group, Kind: ref.Kind})
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,32 @@ func (r *HealthReport) Healthy() bool {
 func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, timeout time.Duration) (*HealthReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	r := a.watch(ctx, inv, objs, func(r *HealthReport) bool { return r.Healthy() || r.anyFailed() })
+	switch {
+	case r.Healthy():
+		return r, nil
+	case r.anyFailed():
+		return r, notHealthy(r, "failed")
+	default:
+		return r, notHealthy(r, fmt.Sprintf("not Current after %s", timeout))
+	}
+}
+
+func (r *HealthReport) anyFailed() bool {
+	for _, h := range r.Objects {
+		if h.Status == HealthFail {
+			return true
+		}
+	}
+	return false
+}
+
+// watch follows the readiness of objs until done says the report is final or
+// ctx ends, and returns the last report. Objects are watched (one LIST and
+// WATCH per kind and namespace, restricted to the inventory's labels).
+func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, done func(*HealthReport) bool) *HealthReport {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	type group struct {
 		gvr       schema.GroupVersionResource
@@ -89,15 +115,17 @@ func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.
 		default:
 			h.Status, h.Message = health(u)
 		}
+		h.live = u
 		select {
 		case changed <- struct{}{}:
 		default:
 		}
 	}
 
-	// Wait cancels its LISTs and WATCHes when it returns, and handles their
-	// errors itself (it lists again); client-go would log each cancelled read
-	// as an error, so these requests carry a logger that drops them.
+	// The LISTs and WATCHes are cancelled when watch returns, and their
+	// errors are handled here (it lists again); client-go would log each
+	// cancelled read as an error, so these requests carry a logger that
+	// drops them.
 	watchCtx := klog.NewContext(ctx, logr.Discard())
 	var wg sync.WaitGroup
 	for g := range groups {
@@ -122,18 +150,13 @@ func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.
 	}
 	for {
 		r := report()
-		if r.Healthy() {
-			return r, nil
-		}
-		for _, h := range r.Objects {
-			if h.Status == HealthFail {
-				return r, notHealthy(r, "failed")
-			}
+		if done(r) {
+			return r
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return r, notHealthy(r, fmt.Sprintf("not Current after %s", timeout))
+			return report()
 		}
 	}
 }

@@ -147,7 +147,7 @@ func TestInferenceServiceHealthRules(t *testing.T) {
 		want   HealthStatus
 	}{
 		{"ready without a model status is current", map[string]any{"observedGeneration": int64(2), "conditions": ready}, Current},
-		{"an old generation is in progress", map[string]any{"observedGeneration": int64(1), "conditions": ready}, InProgress},
+		{"observedGeneration is KServe's copy of its Deployment's and is not compared", map[string]any{"observedGeneration": int64(1), "conditions": ready}, Current},
 		{"an invalid spec has failed", map[string]any{"modelStatus": map[string]any{"transitionStatus": "InvalidSpec"}}, HealthFail},
 		{"a pending transition is in progress", map[string]any{"conditions": ready, "modelStatus": map[string]any{"transitionStatus": "Pending"}}, InProgress},
 	}

@@ -11,16 +11,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/kustomize/api/resmap"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // countingRenderer counts the kustomize builds it runs.
 func countingRenderer(t *testing.T) (*Renderer, *atomic.Int64) {
 	r := newRenderer(t)
 	var builds atomic.Int64
-	r.run = func(fs filesys.FileSystem, dir string) (resmap.ResMap, error) {
+	r.run = func(fs *boundedFS, path string) (resmap.ResMap, error) {
 		builds.Add(1)
-		return runKustomize(fs, dir)
+		return runKustomize(fs, path)
 	}
 	return r, &builds
 }
@@ -111,7 +110,7 @@ func TestACacheMissRecordsNothingOfThePreviousInputs(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(full, append(b, []byte("\n# changed\n")...), 0o644))
 	}
-	fs, err := newBoundedFS(t.Context(), root, r.maxFile)
+	fs, err := newBoundedFS(t.Context(), root, r.limits.maxFile, r.limits.maxBuild)
 	require.NoError(t, err)
 	_, hit := r.lookup(fs, "environments/dev")
 	assert.False(t, hit)

@@ -17,18 +17,26 @@ import (
 )
 
 // Test is one Model test, ready for the verify step to run as a Job in the
-// environment. It is never applied with the environment.
+// environment (see Jobs). It is never applied with the environment.
 type Test struct {
 	Model     string
 	Namespace string
-	// Version is the Model version the test exercises.
-	Version string
-	Name    string
-	Image   string
-	Command []string
-	Args    []string
-	Env     []corev1.EnvVar
-	Timeout time.Duration
+	// Version and Artifact are what the test exercises.
+	Version  string
+	Artifact Artifact
+	// Endpoint is the in-cluster URL of the model server, for runtime
+	// deployment ("" for kserve, whose URL KServe decides).
+	Endpoint string
+	// Labels and Annotations are the Model's own, which flow to the Job as
+	// they do to every generated object.
+	Labels      map[string]string
+	Annotations map[string]string
+	Name        string
+	Image       string
+	Command     []string
+	Args        []string
+	Env         []corev1.EnvVar
+	Timeout     time.Duration
 }
 
 // expand turns a validated Model into the objects that serve it, and its tests.
@@ -268,6 +276,18 @@ func toAnySlice(in []string) []any {
 
 func tests(m *Model) []Test {
 	out := make([]Test, 0, len(m.Spec.Tests))
+	endpoint := ""
+	if m.runtime() == RuntimeDeployment {
+		port := m.Spec.Server.Port
+		if port == 0 {
+			port = defaultServerPort
+		}
+		ns := m.Namespace
+		if ns == "" {
+			ns = "default" // where apply puts namespaced objects without one
+		}
+		endpoint = fmt.Sprintf("http://%s.%s.svc:%d", m.Name, ns, port)
+	}
 	for _, t := range m.Spec.Tests {
 		timeout := t.Timeout
 		if timeout == "" {
@@ -275,7 +295,8 @@ func tests(m *Model) []Test {
 		}
 		d, _ := time.ParseDuration(timeout) // validated by validateTests
 		out = append(out, Test{
-			Model: m.Name, Namespace: m.Namespace, Version: m.Spec.Version,
+			Model: m.Name, Namespace: m.Namespace, Version: m.Spec.Version, Artifact: m.Spec.Artifact,
+			Endpoint: endpoint, Labels: maps.Clone(m.Labels), Annotations: maps.Clone(m.Annotations),
 			Name: t.Name, Image: t.Image, Command: t.Command, Args: t.Args, Env: t.Env, Timeout: d,
 		})
 	}

@@ -30,23 +30,36 @@ func (e *EscapeError) Error() string {
 }
 
 // boundedFS is the file system kustomize builds on: confined to root (no `..`,
-// absolute-path or symlink escape), read-only, with a cap on file size, aware
-// of the build's context, and recording every file read (the input set).
+// absolute-path or symlink escape), read-only, with a cap on the size of one
+// file and on the bytes one build reads, aware of the build's context, and
+// recording every file read (the input set).
+//
+// Once the context ends or the byte limit is passed, every later access fails
+// with the same error (see halt): that is how a build nobody waits for any
+// more ends, at its next file access.
 type boundedFS struct {
-	ctx     context.Context
-	root    string // absolute, symlinks resolved
-	disk    filesys.FileSystem
-	maxFile int64
+	ctx      context.Context
+	root     string // absolute, symlinks resolved
+	disk     filesys.FileSystem
+	maxFile  int64
+	maxBuild int64
 
-	mu    sync.Mutex
-	nodes map[string]node   // absolute path -> what confine resolved it to
-	read  map[string]string // slash path relative to root -> sha256 of content
-	order []string          // paths in the order first read
+	mu      sync.Mutex
+	nodes   map[string]node   // absolute path -> what confine resolved it to
+	read    map[string]string // slash path relative to root -> sha256 of content
+	order   []string          // paths in the order first read
+	charged int64             // bytes ReadFile has returned
+	stop    error             // why every access now fails; nil while the build may go on
+
+	// beforeRead, when set (by tests), is called at the start of every ReadFile.
+	beforeRead func(path string)
 }
 
 var _ filesys.FileSystem = (*boundedFS)(nil)
 
-func newBoundedFS(ctx context.Context, root string, maxFile int64) (*boundedFS, error) {
+// newBoundedFS returns the file system of one render of the checkout at root.
+// maxFile caps one file, maxBuild the total ReadFile returns.
+func newBoundedFS(ctx context.Context, root string, maxFile, maxBuild int64) (*boundedFS, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("checkout %s: %w", root, err)
@@ -55,7 +68,30 @@ func newBoundedFS(ctx context.Context, root string, maxFile int64) (*boundedFS, 
 	if err != nil {
 		return nil, fmt.Errorf("checkout %s: %w", root, err)
 	}
-	return &boundedFS{ctx: ctx, root: resolved, disk: filesys.MakeFsOnDisk(), maxFile: maxFile, read: map[string]string{}, nodes: map[string]node{}}, nil
+	return &boundedFS{
+		ctx: ctx, root: resolved, disk: filesys.MakeFsOnDisk(), maxFile: maxFile, maxBuild: maxBuild,
+		read: map[string]string{}, nodes: map[string]node{},
+	}, nil
+}
+
+// halt makes err the answer to every later access, unless an earlier error
+// already is, and returns the one that stands.
+func (b *boundedFS) halt(err error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stop == nil {
+		b.stop = err
+	}
+	return b.stop
+}
+
+// stopped returns why the file system refuses every access (the context
+// ended, or the build read too much), or nil. Exists and IsDir answer false
+// rather than fail, so the build's own error may not say it; this does.
+func (b *boundedFS) stopped() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stop
 }
 
 // node is what confine learned about one path. A build's checkout does not
@@ -71,8 +107,11 @@ type node struct {
 // the way points to, stays inside the root. A path that does not exist is
 // confined lexically (so Exists can answer false).
 func (b *boundedFS) confine(path string) (node, error) {
+	if err := b.stopped(); err != nil {
+		return node{}, err
+	}
 	if err := b.ctx.Err(); err != nil {
-		return node{}, fmt.Errorf("render stopped: %w", err)
+		return node{}, b.halt(fmt.Errorf("render stopped: %w", err))
 	}
 	abs := path
 	if !filepath.IsAbs(abs) {
@@ -156,11 +195,18 @@ func (b *boundedFS) hashes() map[string]string {
 	return maps.Clone(b.read)
 }
 
-// ReadFile is kustomize's read: bounded (readBounded), refused when its YAML
-// aliases would explode, and recorded in the input set.
+// ReadFile is kustomize's read: bounded (readBounded), counted against the
+// build's byte limit, refused when its YAML aliases would explode, and
+// recorded in the input set.
 func (b *boundedFS) ReadFile(path string) ([]byte, error) {
+	if b.beforeRead != nil {
+		b.beforeRead(path)
+	}
 	abs, data, err := b.readBounded(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.charge(abs, len(data)); err != nil {
 		return nil, err
 	}
 	if err := checkAliases(b.rel(abs), data); err != nil {
@@ -168,6 +214,20 @@ func (b *boundedFS) ReadFile(path string) ([]byte, error) {
 	}
 	b.record(abs, data)
 	return data, nil
+}
+
+// charge counts n bytes read from abs against the build's limit. Every read
+// counts, the same file read twice included: the limit bounds the work.
+func (b *boundedFS) charge(abs string, n int) error {
+	b.mu.Lock()
+	b.charged += int64(n)
+	total := b.charged
+	b.mu.Unlock()
+	if total > b.maxBuild {
+		return b.halt(fmt.Errorf("%s: reading it brings the build to %d bytes, over the %d-byte limit for one build (MaxBuildBytes); split the environment or raise the limit",
+			b.rel(abs), total, b.maxBuild))
+	}
+	return nil
 }
 
 // readBounded returns a file confined to the root and under the size limit, without
@@ -220,7 +280,15 @@ func (b *boundedFS) ReadDir(path string) ([]string, error) {
 
 // CleanedAbs splits path into its symlink-free directory and file name, as
 // kustomize's on-disk file system does, from the memoised resolution.
+//
+// The root itself is answered without a check, even once the file system has
+// stopped: kustomize's loader constructor (pkg/loader.NewFileLoaderAtCwd)
+// ends the process with log.Fatalf when it cannot confirm its root. The
+// build's next real access fails instead.
 func (b *boundedFS) CleanedAbs(path string) (filesys.ConfirmedDir, string, error) {
+	if path == filesys.SelfDir || filepath.Clean(path) == b.root {
+		return filesys.ConfirmedDir(b.root), "", nil
+	}
 	n, err := b.confine(path)
 	if err != nil {
 		return "", "", err

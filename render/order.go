@@ -7,33 +7,21 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 const modelGroup = "ferry.dev"
 
-// objectRef formats an object as Kind/namespace/name (Kind/name when cluster-scoped),
-// the one form every error in Ferry leads with.
-func objectRef(o *unstructured.Unstructured) string {
-	if ns := o.GetNamespace(); ns != "" {
-		return o.GetKind() + "/" + ns + "/" + o.GetName()
-	}
-	return o.GetKind() + "/" + o.GetName()
-}
-
-// applyGroup ranks an object for applying: Namespaces, then CRDs, then other
-// objects without a namespace (cluster-scoped), then namespaced ones.
+// applyGroup ranks an object for applying: Namespaces, then CRDs (as
+// object.Rank has it), then other objects without a namespace
+// (cluster-scoped), then namespaced ones.
 func applyGroup(o *unstructured.Unstructured) int {
-	switch {
-	case o.GetKind() == "Namespace" && o.GroupVersionKind().Group == "":
-		return 0
-	case o.GetKind() == "CustomResourceDefinition" && o.GroupVersionKind().Group == "apiextensions.k8s.io":
-		return 1
-	case o.GetNamespace() == "":
-		return 2
-	default:
-		return 3
+	rank := object.Rank(o.GroupVersionKind().Group, o.GetKind())
+	if !object.IsEarly(o.GroupVersionKind().Group, o.GetKind()) && o.GetNamespace() != "" {
+		rank++
 	}
+	return rank
 }
 
 // sortForApply orders objects by group, then kind, namespace and name.
@@ -58,37 +46,32 @@ func sortModels(models []*Model) {
 // checkDuplicates refuses two objects with the same identity, typically a
 // manifest that collides with what a Model generates.
 func checkDuplicates(objs []*unstructured.Unstructured) error {
-	seen := make(map[string]bool, len(objs))
-	for _, o := range objs {
-		key := o.GroupVersionKind().GroupKind().String() + "/" + o.GetNamespace() + "/" + o.GetName()
-		if seen[key] {
-			return fmt.Errorf("%s: declared twice (a manifest may collide with an object a Model generates); rename one", objectRef(o))
-		}
-		seen[key] = true
+	if i, dup := object.FirstDuplicate(objs); dup {
+		return fmt.Errorf("%s: declared twice (a manifest may collide with an object a Model generates); rename one", object.String(objs[i]))
 	}
 	return nil
 }
 
 // modelSources returns the input files that declare or patch the Model obj,
 // in the order the build read them (so the declaring file comes first).
+// Files are re-read with readBounded: they are inputs already, and an error
+// report must not count against the build's byte limit.
 func modelSources(fs *boundedFS, obj *unstructured.Unstructured) []string {
 	var files []string
 	for _, path := range fs.readOrder() {
 		if !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
 			continue
 		}
-		data, err := fs.ReadFile(path)
+		_, data, err := fs.readBounded(path)
 		if err != nil {
 			continue
 		}
-		for _, doc := range strings.Split(string(data), "\n---") {
-			var head struct {
-				Kind     string `json:"kind"`
-				Metadata struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-			}
-			if yaml.Unmarshal([]byte(doc), &head) == nil && head.Kind == ModelKind && head.Metadata.Name == obj.GetName() {
+		docs, err := decodeStream(data)
+		if err != nil {
+			continue
+		}
+		for _, doc := range docs {
+			if doc.GetKind() == ModelKind && doc.GetName() == obj.GetName() {
 				files = append(files, path)
 				break
 			}

@@ -2,18 +2,16 @@ package render
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/kustomize/api/resmap"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 // canary is the content of files outside the checkout: it must never appear
@@ -115,34 +113,6 @@ func TestPathsThatLeaveTheCheckoutAreRefused(t *testing.T) {
 	}
 }
 
-func TestRemoteBasesAreRefusedBeforeAnyConnection(t *testing.T) {
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
-	defer srv.Close()
-
-	refs := []string{
-		"github.com/acme/ml-base?ref=v1.0.0",
-		srv.URL + "/base.yaml",
-		"git::" + srv.URL + "/repo.git//base",
-		"ssh://git@example.com/acme/repo.git",
-		"git@github.com:acme/repo.git",
-		"https://github.com/acme/repo//base?ref=main",
-		"-uhttps://example.com/x",
-		"--upload-pack=touch /tmp/pwned",
-	}
-	for _, ref := range refs {
-		t.Run(ref, func(t *testing.T) {
-			root, _ := sandbox(t)
-			writeTree(t, root, map[string]string{"env/kustomization.yaml": "resources:\n- " + quoteYAML(ref) + "\n"})
-			res, err := renderEnv(t, root)
-			assertRefused(t, res, err, "env/kustomization.yaml", "resources[0]", ref, "remote bases and resources are not allowed")
-		})
-	}
-	assert.Zero(t, hits.Load(), "no request may reach a remote")
-	_, err := os.Stat("/tmp/pwned")
-	assert.True(t, os.IsNotExist(err), "nothing may be executed")
-}
-
 func quoteYAML(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func TestKRMFunctionsAndHelmAreRefused(t *testing.T) {
@@ -217,17 +187,56 @@ func TestAYAMLAliasBombEndsInBoundedTime(t *testing.T) {
 	assertRefused(t, res, err, "env/bomb.yaml", "aliases expand")
 }
 
-func TestACancelledContextStopsTheBuild(t *testing.T) {
+func TestACancelledContextStopsTheBuildMidway(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	res, err := newRenderer(t).Render(ctx, Request{Root: filepath.Join("testdata", "modelrepo"), Path: "environments/dev"})
+	defer cancel()
+	r := newRenderer(t)
+	var reads atomic.Int64
+	var readBeforeCancel int
+	built := make(chan error, 1)
+	var fsOfBuild *boundedFS
+	r.run = func(fs *boundedFS, path string) (resmap.ResMap, error) {
+		fsOfBuild = fs
+		// The build's third read cancels: kustomize has loaded the
+		// environment's kustomization and is reading what it names.
+		fs.beforeRead = func(string) {
+			if reads.Add(1) == 3 {
+				readBeforeCancel = len(fs.inputs())
+				cancel()
+			}
+		}
+		m, err := runKustomize(fs, path)
+		built <- err
+		return m, err
+	}
+	res, err := r.Render(ctx, Request{Root: filepath.Join("testdata", "modelrepo"), Path: "environments/dev"})
 	require.ErrorIs(t, err, context.Canceled)
+	assert.True(t, IsTransient(err))
 	assert.Nil(t, res)
+
+	select {
+	case buildErr := <-built:
+		require.ErrorIs(t, buildErr, context.Canceled, "the build itself stopped on the cancelled context")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled build did not stop")
+	}
+	assert.GreaterOrEqual(t, reads.Load(), int64(3), "the build had started reading")
+	assert.Len(t, fsOfBuild.inputs(), readBeforeCancel, "no file was read once the context was cancelled")
+
+	select {
+	case r.build <- struct{}{}:
+		<-r.build
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled build kept the build slot")
+	}
+	r.run = runKustomize
+	_, err = r.Render(t.Context(), Request{Root: filepath.Join("testdata", "modelrepo"), Path: "environments/staging"})
+	assert.NoError(t, err, "the next render builds")
 }
 
 func TestAPanicInsideKustomizeBecomesAnError(t *testing.T) {
 	r := newRenderer(t)
-	r.run = func(filesys.FileSystem, string) (resmap.ResMap, error) { panic("boom") }
+	r.run = func(*boundedFS, string) (resmap.ResMap, error) { panic("boom") }
 	res, err := r.Render(t.Context(), Request{Root: filepath.Join("testdata", "modelrepo"), Path: "environments/dev"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "kustomize panicked: boom")

@@ -7,26 +7,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/lru"
-	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
-	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
-// Options configures a Renderer. The zero value is usable.
+// Options configures a Renderer. The zero value is usable: every limit has
+// a default, and none may be negative.
 type Options struct {
 	// MaxFileBytes caps the size of any one file a build reads; 0 means 8 MiB.
 	MaxFileBytes int64
+	// MaxBuildBytes caps the bytes one render reads in all, each read counted
+	// (a file read twice counts twice); 0 means 64 MiB. It bounds how long a
+	// build can go on, including one whose caller has stopped waiting.
+	MaxBuildBytes int64
+	// MaxObjects caps the objects one environment renders to, before and
+	// after Models are expanded; 0 means 10,000.
+	MaxObjects int
+	// MaxOutputBytes caps the size of a Result, measured as the JSON of its
+	// Objects and Tests; 0 means 128 MiB. It also bounds what the cache holds.
+	MaxOutputBytes int64
 	// CacheEntries bounds how many environments' results are kept; 0 means 256.
 	CacheEntries int
 }
+
+// The defaults of Options' zero fields.
+const (
+	DefaultMaxFileBytes   = 8 << 20
+	DefaultMaxBuildBytes  = 64 << 20
+	DefaultMaxObjects     = 10_000
+	DefaultMaxOutputBytes = 128 << 20
+	DefaultCacheEntries   = 256
+)
 
 // Request names what to render.
 type Request struct {
@@ -57,13 +75,25 @@ type Result struct {
 
 // Renderer builds environments with kustomize in-process and remembers results
 // by the content of their inputs. It is safe for concurrent use; kustomize
-// builds themselves run one at a time (kubernetes-sigs/kustomize#3659).
+// builds themselves run one at a time (kubernetes-sigs/kustomize#3659), and
+// waiting for one is bounded by the caller's context.
 type Renderer struct {
-	maxFile int64
-	build   sync.Mutex
-	cache   *lru.Cache // Request.Path -> *cached
-	// run is the kustomize build; tests replace it to exercise panics.
-	run func(fs filesys.FileSystem, dir string) (resmap.ResMap, error)
+	limits limits
+	build  chan struct{} // the build slot: one kustomize build at a time
+	cache  *lru.Cache    // Request.Path -> *cached
+
+	// run builds path (relative to the checkout) on fs; tests replace it to
+	// exercise panics and builds that block.
+	run func(fs *boundedFS, path string) (resmap.ResMap, error)
+	// scan checks the kustomization graph from dir before the build; tests
+	// replace it to prove that the loader, not the scan, refuses URLs.
+	scan func(fs *boundedFS, dir string) error
+}
+
+// limits are Options' limits with their defaults applied.
+type limits struct {
+	maxFile, maxBuild, maxOutput int64
+	maxObjects                   int
 }
 
 type cached struct {
@@ -71,33 +101,47 @@ type cached struct {
 	result *Result
 }
 
-// New returns a Renderer.
+// New returns a Renderer, or an error when a field of opts is negative.
 func New(opts Options) (*Renderer, error) {
-	if opts.MaxFileBytes < 0 || opts.CacheEntries < 0 {
-		return nil, errors.New("render: MaxFileBytes and CacheEntries must not be negative")
+	if opts.MaxFileBytes < 0 || opts.MaxBuildBytes < 0 || opts.MaxObjects < 0 || opts.MaxOutputBytes < 0 || opts.CacheEntries < 0 {
+		return nil, errors.New("render: MaxFileBytes, MaxBuildBytes, MaxObjects, MaxOutputBytes and CacheEntries must not be negative")
 	}
-	if opts.MaxFileBytes == 0 {
-		opts.MaxFileBytes = 8 << 20
+	l := limits{
+		maxFile:    orDefault(opts.MaxFileBytes, DefaultMaxFileBytes),
+		maxBuild:   orDefault(opts.MaxBuildBytes, DefaultMaxBuildBytes),
+		maxOutput:  orDefault(opts.MaxOutputBytes, DefaultMaxOutputBytes),
+		maxObjects: orDefault(opts.MaxObjects, DefaultMaxObjects),
 	}
-	if opts.CacheEntries == 0 {
-		opts.CacheEntries = 256
-	}
-	return &Renderer{maxFile: opts.MaxFileBytes, cache: lru.New(opts.CacheEntries), run: runKustomize}, nil
+	return &Renderer{
+		limits: l,
+		build:  make(chan struct{}, 1),
+		cache:  lru.New(orDefault(opts.CacheEntries, DefaultCacheEntries)),
+		run:    runKustomize,
+		scan:   scanKustomizations,
+	}, nil
 }
 
-// runKustomize builds dir with plugins, Helm and load outside the
-// kustomization root all off (krusty's defaults, stated here so they stay so).
-func runKustomize(fs filesys.FileSystem, dir string) (resmap.ResMap, error) {
-	opts := krusty.MakeDefaultOptions()
-	opts.PluginConfig = types.DisabledPluginConfig()
-	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
-	return krusty.MakeKustomizer(opts).Run(fs, dir)
+func orDefault[T int | int64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// IsTransient reports whether err, returned by Render, was caused by the
+// render's context ending (its deadline passed or it was cancelled), while
+// waiting for the build slot, during the build or before it: the same render
+// may succeed when retried. Every other error (a refusal, a bad Model, a
+// limit, kustomize's own) comes from the checkout and recurs until it changes.
+func IsTransient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // Render builds one environment. It returns a cached Result, without running
 // kustomize, when every input file has the same content as last time. Errors
-// name the environment and, where there is one, the file and field at fault;
-// a cancelled ctx stops the build at its next file access.
+// name the environment and, where there is one, the file and field at fault.
+// When ctx ends, Render returns at once with an error wrapping ctx.Err() (see
+// IsTransient), and the build stops at its next file access.
 func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 	path := filepath.ToSlash(filepath.Clean(req.Path))
 	if filepath.IsAbs(req.Path) || path == ".." || strings.HasPrefix(path, "../") {
@@ -106,7 +150,7 @@ func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
-	fs, err := newBoundedFS(ctx, req.Root, r.maxFile)
+	fs, err := newBoundedFS(ctx, req.Root, r.limits.maxFile, r.limits.maxBuild)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
@@ -118,7 +162,7 @@ func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
-	res, err := assemble(resources, fs)
+	res, err := assemble(resources, fs, r.limits)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
@@ -143,43 +187,12 @@ func (r *Renderer) lookup(fs *boundedFS, path string) (*Result, bool) {
 	return c.result, true
 }
 
-// kustomize runs the build on its own goroutine so that ctx bounds the wait,
-// and turns a panic inside kustomize into an error.
-func (r *Renderer) kustomize(ctx context.Context, fs *boundedFS, path string) (resmap.ResMap, error) {
-	dir := filepath.Join(fs.root, filepath.FromSlash(path))
-	if !fs.IsDir(dir) {
-		return nil, fmt.Errorf("%s is not a directory in the checkout", path)
+// assemble expands Models, orders objects and computes the digest, within
+// the object and output limits.
+func assemble(m resmap.ResMap, fs *boundedFS, lim limits) (*Result, error) {
+	if n := m.Size(); n > lim.maxObjects {
+		return nil, fmt.Errorf("the build produced %d objects, over the limit of %d (MaxObjects); split the environment or raise the limit", n, lim.maxObjects)
 	}
-	if err := scanKustomizations(fs, dir); err != nil {
-		return nil, err
-	}
-
-	type outcome struct {
-		m   resmap.ResMap
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		r.build.Lock()
-		defer r.build.Unlock()
-		defer func() {
-			if p := recover(); p != nil {
-				done <- outcome{err: fmt.Errorf("kustomize panicked: %v\n%s", p, debug.Stack())}
-			}
-		}()
-		m, err := r.run(fs, dir)
-		done <- outcome{m, err}
-	}()
-	select {
-	case o := <-done:
-		return o.m, o.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("kustomize build: %w", ctx.Err())
-	}
-}
-
-// assemble expands Models, orders objects and computes the digest.
-func assemble(m resmap.ResMap, fs *boundedFS) (*Result, error) {
 	res := &Result{}
 	var errs []error
 	var plain []*unstructured.Unstructured
@@ -196,12 +209,12 @@ func assemble(m resmap.ResMap, fs *boundedFS) (*Result, error) {
 			continue
 		}
 		if obj.GetAPIVersion() != ModelAPIVersion || obj.GetKind() != ModelKind {
-			errs = append(errs, fmt.Errorf("%s: unknown kind %s: ferry.dev serves only %s %s", objectRef(obj), obj.GetAPIVersion(), ModelAPIVersion, ModelKind))
+			errs = append(errs, fmt.Errorf("%s: unknown kind %s: ferry.dev serves only %s %s", object.String(obj), obj.GetAPIVersion(), ModelAPIVersion, ModelKind))
 			continue
 		}
 		model, ferrs := decodeModel(obj)
 		if len(ferrs) > 0 {
-			errs = append(errs, &ModelError{Files: modelSources(fs, obj), Model: objectRef(obj), Errs: ferrs})
+			errs = append(errs, &ModelError{Files: modelSources(fs, obj), Model: object.String(obj), Errs: ferrs})
 			continue
 		}
 		res.Models = append(res.Models, model)
@@ -220,13 +233,16 @@ func assemble(m resmap.ResMap, fs *boundedFS) (*Result, error) {
 		objects = append(objects, generated...)
 		res.Tests = append(res.Tests, tests...)
 	}
+	if len(objects) > lim.maxObjects {
+		return nil, fmt.Errorf("expanding Models brings the environment to %d objects, over the limit of %d (MaxObjects); split the environment or raise the limit", len(objects), lim.maxObjects)
+	}
 	if err := checkDuplicates(objects); err != nil {
 		return nil, err
 	}
 	sortForApply(objects)
 	res.Objects = objects
 
-	digest, err := digestOf(res)
+	digest, err := digestOf(res, lim.maxOutput)
 	if err != nil {
 		return nil, err
 	}
@@ -234,18 +250,46 @@ func assemble(m resmap.ResMap, fs *boundedFS) (*Result, error) {
 	return res, nil
 }
 
-func digestOf(res *Result) (string, error) {
-	h := sha256.New()
+// digestOf hashes the JSON of res's Objects and Tests, refusing a Result
+// whose JSON is over maxOutput bytes.
+func digestOf(res *Result, maxOutput int64) (string, error) {
+	h := &cappedHash{Hash: sha256.New(), max: maxOutput}
 	enc := json.NewEncoder(h) // encoding/json sorts map keys: stable bytes
+	var err error
 	for _, o := range res.Objects {
-		if err := enc.Encode(o.Object); err != nil {
-			return "", fmt.Errorf("%s: digest: %w", objectRef(o), err)
+		if err = enc.Encode(o.Object); err != nil {
+			err = fmt.Errorf("%s: digest: %w", object.String(o), err)
+			break
 		}
 	}
-	if err := enc.Encode(res.Tests); err != nil {
-		return "", fmt.Errorf("digest tests: %w", err)
+	if err == nil {
+		if err = enc.Encode(res.Tests); err != nil {
+			err = fmt.Errorf("digest tests: %w", err)
+		}
+	}
+	if errors.Is(err, errOutputTooLarge) {
+		return "", fmt.Errorf("the rendered objects and tests are over the limit of %d bytes of JSON (MaxOutputBytes); split the environment or raise the limit", maxOutput)
+	}
+	if err != nil {
+		return "", err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+var errOutputTooLarge = errors.New("output over the limit")
+
+// cappedHash is a hash that refuses to take more than max bytes.
+type cappedHash struct {
+	hash.Hash
+	max, n int64
+}
+
+func (c *cappedHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if c.n > c.max {
+		return 0, errOutputTooLarge
+	}
+	return c.Hash.Write(p)
 }
 
 func hashBytes(b []byte) string {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -71,7 +73,7 @@ func TestApplyOrderPutsNamespacesThenCRDsThenClusterScopedThenNamespaced(t *test
 	require.GreaterOrEqual(t, len(kinds), 3)
 	assert.Equal(t, []string{"Namespace", "CustomResourceDefinition"}, kinds[:2])
 	for _, o := range res.Objects[2:] {
-		assert.NotEmpty(t, o.GetNamespace(), "%s must come after cluster-scoped objects", objectRef(o))
+		assert.NotEmpty(t, o.GetNamespace(), "%s must come after cluster-scoped objects", object.String(o))
 	}
 }
 

@@ -3,7 +3,6 @@ package render
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -13,12 +12,15 @@ import (
 )
 
 // RefusedError reports a kustomization that asks for something Ferry never
-// does during a render: fetch a remote base, run a KRM function or inflate a
-// Helm chart. Nothing is fetched or executed before it is returned.
+// does during a render: load a URL or a remote base, run a KRM function,
+// inflate a Helm chart, or read a file outside the checkout. Nothing is
+// fetched or executed before it is returned.
 type RefusedError struct {
-	// Kustomization is the file, relative to the checkout.
+	// Kustomization is the file, relative to the checkout: the one naming the
+	// reference, or for a URL the one whose build asked for it.
 	Kustomization string
-	// Field is where the reference is, e.g. resources[2].
+	// Field is where the reference is, e.g. resources[2]; empty when only
+	// kustomize's loader saw the reference (every URL).
 	Field string
 	// Ref is the reference as written.
 	Ref    string
@@ -26,21 +28,27 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	if e.Ref == "" {
-		return fmt.Sprintf("%s: %s: %s", e.Kustomization, e.Field, e.Reason)
+	where := e.Kustomization
+	if e.Field != "" {
+		where += ": " + e.Field
 	}
-	return fmt.Sprintf("%s: %s: %q: %s", e.Kustomization, e.Field, e.Ref, e.Reason)
+	if e.Ref == "" {
+		return fmt.Sprintf("%s: %s", where, e.Reason)
+	}
+	return fmt.Sprintf("%s: %q: %s", where, e.Ref, e.Reason)
 }
 
 const (
-	reasonRemote = "remote bases and resources are not allowed: Ferry renders only what is in the repository; vendor it into the repository instead"
-	reasonHelm   = "Helm chart inflation is off in Ferry: render the chart to plain manifests and commit them"
-	reasonKRM    = "KRM functions (exec and container) are off in Ferry: run them before committing and commit their output"
+	reasonHelm = "Helm chart inflation is off in Ferry: render the chart to plain manifests and commit them"
+	reasonKRM  = "KRM functions (exec and container) are off in Ferry: run them before committing and commit their output"
 )
 
 // scanner walks the kustomization graph from an environment before kustomize
-// builds it, because kustomize itself would clone a remote base with `git`
-// and fetch an http(s) resource before any file system check could stop it.
+// builds it, to refuse what kustomize would otherwise run (Helm, KRM
+// functions) and to name the kustomization file and field of a path that
+// leaves the checkout. It is not the guard against URLs and remote bases:
+// the build's loader (loader.go) refuses those whatever field names them, so
+// here they are paths that do not exist.
 type scanner struct {
 	fs      *boundedFS
 	visited map[string]bool // kustomization dirs fully scanned
@@ -97,7 +105,7 @@ func (s *scanner) scan(dir string) error {
 		}
 	}
 
-	// Files: each must stay inside the checkout and never be a URL.
+	// Files: each must stay inside the checkout.
 	for _, f := range fileRefs(k) {
 		if _, err := s.local(kf, f.field, dir, f.ref); err != nil {
 			return err
@@ -134,12 +142,9 @@ func (s *scanner) load(dir string) (string, *types.Kustomization, error) {
 	return "", nil, nil
 }
 
-// local resolves ref against dir, refusing remote references and paths that
-// leave the checkout, and returns the absolute path.
+// local resolves ref against dir, refusing paths that leave the checkout,
+// and returns the absolute path.
 func (s *scanner) local(kf, field, dir, ref string) (string, error) {
-	if isRemote(ref) {
-		return "", &RefusedError{Kustomization: kf, Field: field, Ref: ref, Reason: reasonRemote}
-	}
 	target := ref
 	if !filepath.IsAbs(target) {
 		target = filepath.Join(dir, ref)
@@ -166,21 +171,21 @@ func (s *scanner) checkPlugin(kf, field, dir, entry string) error {
 		if s.fs.IsDir(abs) {
 			return s.scan(abs)
 		}
+		if !s.fs.Exists(abs) {
+			return nil // kustomize reports it missing, or its loader refuses it
+		}
 		if config, err = s.fs.ReadFile(abs); err != nil {
 			return err
 		}
 	}
-	for _, doc := range strings.Split(string(config), "\n---") {
-		var meta struct {
-			Metadata struct {
-				Annotations map[string]string `json:"annotations"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			continue // kustomize reports malformed YAML with more context
-		}
+	docs, err := decodeStream(config)
+	if err != nil {
+		return nil // kustomize reports malformed YAML with more context
+	}
+	for _, doc := range docs {
+		annotations := doc.GetAnnotations()
 		for _, key := range []string{"config.kubernetes.io/function", "config.k8s.io/function"} {
-			if _, ok := meta.Metadata.Annotations[key]; ok {
+			if _, ok := annotations[key]; ok {
 				return &RefusedError{Kustomization: kf, Field: field, Ref: entry, Reason: reasonKRM}
 			}
 		}
@@ -231,6 +236,7 @@ func fileRefs(k *types.Kustomization) []fileRef {
 			for j, e := range g.EnvSources {
 				add(fmt.Sprintf("%s[%d].envs[%d]", kind, i, j), e)
 			}
+			add(fmt.Sprintf("%s[%d].env", kind, i), g.EnvSource)
 		}
 	}
 	cms := make([]types.GeneratorArgs, len(k.ConfigMapGenerator))
@@ -244,23 +250,4 @@ func fileRefs(k *types.Kustomization) []fileRef {
 	generators("configMapGenerator", cms)
 	generators("secretGenerator", secrets)
 	return refs
-}
-
-// isRemote reports whether kustomize would treat ref as something to fetch:
-// a URL, a go-getter (git::) or scp-style (git@host:) address, a bare
-// github.com path, or anything starting with "-" that git would read as a flag.
-func isRemote(ref string) bool {
-	if strings.HasPrefix(ref, "-") || strings.HasPrefix(ref, "git::") || strings.Contains(ref, "://") {
-		return true
-	}
-	if u, err := url.Parse(ref); err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
-		return true // e.g. ssh:host/path, https:foo; a one-letter scheme is a Windows drive
-	}
-	if at := strings.Index(ref, "@"); at > 0 && strings.Contains(ref[at:], ":") {
-		return true
-	}
-	first, _, _ := strings.Cut(ref, "/")
-	first = strings.ToLower(first)
-	return strings.Contains(ref, "?ref=") || strings.Contains(ref, "?version=") ||
-		first == "github.com" || first == "gitlab.com" || first == "bitbucket.org"
 }

@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,13 +17,20 @@ type Kind string
 const (
 	// KindPush asks for a fetch and reconcile of a tracked branch.
 	KindPush Kind = "push"
-	// KindPullRequest asks for a preview (opened, synchronize, reopened), or
-	// reports a merge (Merged set).
+	// KindPullRequest asks for a preview (opened, synchronize, reopened,
+	// ready_for_review), or reports a closed pull request (Action "closed",
+	// Merged says whether it was merged): a closed one cancels a pending
+	// preview.
 	KindPullRequest Kind = "pull_request"
+	// KindChecks says a check on a commit changed (a check run, a check suite
+	// or a commit status): the engine re-reads the required checks of that
+	// commit.
+	KindChecks Kind = "checks"
 )
 
 // Event is what the receiver hands to the engine: already authenticated,
-// already matched to a tracked repository, never acted on here.
+// already matched to a tracked repository, never acted on here. Exactly one
+// of Push, PullRequest and Checks is set, the one its Kind names.
 type Event struct {
 	Kind Kind
 	// Delivery is GitHub's X-GitHub-Delivery id.
@@ -34,6 +42,7 @@ type Event struct {
 
 	Push        *Push
 	PullRequest *PullRequest
+	Checks      *Checks
 }
 
 // Push is a push to a tracked branch. Before and After are as GitHub reported
@@ -42,19 +51,32 @@ type Push struct {
 	Ref, Branch   string
 	Before, After string
 	// Paths are the files the payload says changed (added, modified, removed),
-	// sorted and unique. GitHub lists at most 20 commits per payload, so this
-	// is a hint; the engine computes changed paths from Git.
+	// sorted and unique. They are a hint (after a force push or on a new
+	// branch the payload's commits are not all that changed against the
+	// deployed revision), so the engine computes changed paths from Git.
 	Paths []string
 }
 
-// PullRequest is a pull request event worth a preview, or a merge.
+// PullRequest is a pull request event worth a preview, or a closed one.
 type PullRequest struct {
-	Number  int
-	Action  string
-	Merged  bool
+	Number int
+	// Action is GitHub's: opened, synchronize, reopened, ready_for_review or closed.
+	Action string
+	// Merged is set when Action is closed and the pull request was merged.
+	Merged bool
+	// Draft is set while the pull request is a draft.
+	Draft   bool
 	HeadRef string
 	HeadSHA string
 	BaseRef string
+	BaseSHA string
+	// HeadRepoFullName is the owner/name the head branch lives in; empty when
+	// that repository was deleted (GitHub then sends head.repo as null).
+	HeadRepoFullName string
+	// Fork is set when the head is not in the base repository (a fork, or a
+	// deleted one). A fork's head is untrusted: fetch refs/pull/N/head from
+	// the base repository, read-only, and never with write credentials.
+	Fork bool
 }
 
 // errBadPayload marks a signed body that is not what its event says it is.
@@ -122,38 +144,57 @@ func (h *GitHub) parsePullRequest(body []byte) (*Event, ignored, error) {
 	if p.Repo == nil || p.GetRepo().GetFullName() == "" || p.PullRequest == nil || p.GetAction() == "" {
 		return nil, "", fmt.Errorf("%w: pull_request needs action, repository.full_name and pull_request", errBadPayload)
 	}
-	repo, ok := h.match(p.GetRepo().GetFullName(), p.GetRepo().GetCloneURL(), p.GetRepo().GetSSHURL(), p.GetRepo().GetGitURL(), p.GetRepo().GetHTMLURL())
+	repo, ok := h.matchRepo(p.GetRepo())
 	if !ok {
 		return nil, "untracked repository", nil
 	}
+	switch p.GetAction() {
+	case "opened", "synchronize", "reopened", "ready_for_review", "closed":
+	default:
+		return nil, ignored("pull request action " + p.GetAction()), nil
+	}
 	pr := p.GetPullRequest()
-	ev := &Event{
+	if !isSHA(pr.GetHead().GetSHA()) {
+		return nil, "", fmt.Errorf("%w: pull_request needs pull_request.head.sha", errBadPayload)
+	}
+	headRepo := pr.GetHead().GetRepo().GetFullName()
+	number := p.GetNumber()
+	if number == 0 {
+		number = pr.GetNumber()
+	}
+	return &Event{
 		Kind:       KindPullRequest,
 		Repository: repo.Name,
 		FullName:   p.GetRepo().GetFullName(),
 		PullRequest: &PullRequest{
-			Number:  p.GetNumber(),
-			Action:  p.GetAction(),
-			HeadRef: pr.GetHead().GetRef(),
-			HeadSHA: pr.GetHead().GetSHA(),
-			BaseRef: pr.GetBase().GetRef(),
+			Number:           number,
+			Action:           p.GetAction(),
+			Merged:           p.GetAction() == "closed" && pr.GetMerged(),
+			Draft:            pr.GetDraft(),
+			HeadRef:          pr.GetHead().GetRef(),
+			HeadSHA:          pr.GetHead().GetSHA(),
+			BaseRef:          pr.GetBase().GetRef(),
+			BaseSHA:          pr.GetBase().GetSHA(),
+			HeadRepoFullName: headRepo,
+			Fork:             !strings.EqualFold(headRepo, p.GetRepo().GetFullName()),
 		},
+	}, "", nil
+}
+
+// matchRepo finds the tracked repository a payload's repository object names.
+func (h *GitHub) matchRepo(r *github.Repository) (Repository, bool) {
+	return h.match(r.GetFullName(), r.GetCloneURL(), r.GetSSHURL(), r.GetGitURL(), r.GetHTMLURL())
+}
+
+// isSHA reports whether s is a full commit id: 40 hex digits (SHA-1) or 64
+// (SHA-256 repositories). It keeps anything else from reaching a refspec or
+// an API path in the engine.
+func isSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
 	}
-	if ev.PullRequest.Number == 0 {
-		ev.PullRequest.Number = pr.GetNumber()
-	}
-	switch p.GetAction() {
-	case "opened", "synchronize", "reopened":
-		return ev, "", nil
-	case "closed":
-		if pr.GetMerged() {
-			ev.PullRequest.Merged = true
-			return ev, "", nil
-		}
-		return nil, "pull request closed without merging", nil
-	default:
-		return nil, ignored("pull request action " + p.GetAction()), nil
-	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // unmarshal decodes a payload into go-github's type for its event.

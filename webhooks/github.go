@@ -13,10 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultMaxBodyBytes is GitHub's own cap on a webhook payload (25 MB) cut to
-// what a push or pull_request actually needs.
-const DefaultMaxBodyBytes = 5 << 20
-
 // Repository is a repository Ferry tracks, as the receiver matches it.
 type Repository struct {
 	// Name is Ferry's name for it (ferry.yaml repositories[].name).
@@ -34,8 +30,14 @@ type Options struct {
 	// Secrets verify X-Hub-Signature-256. Give the new and the old secret
 	// during a rotation; at least one is required and none may be empty.
 	Secrets [][]byte
-	// MaxBodyBytes caps a request body; 0 means DefaultMaxBodyBytes.
+	// MaxBodyBytes caps a request body; 0 means DefaultMaxBodyBytes. A body
+	// over it is answered 413 without being read past the cap.
 	MaxBodyBytes int64
+	// MaxConcurrentBodies is how many bodies are read at once before their
+	// signatures are checked; 0 means DefaultMaxConcurrentBodies. A request
+	// that finds them all taken is answered 503 at once, so unauthenticated
+	// memory stays under MaxConcurrentBodies × MaxBodyBytes.
+	MaxConcurrentBodies int
 	// Repositories are the ones Ferry tracks.
 	Repositories []Repository
 	// Sink receives each accepted event. It must not block: it returns false
@@ -61,6 +63,7 @@ type Options struct {
 type GitHub struct {
 	secrets  [][]byte
 	maxBody  int64
+	bodies   slots
 	repos    []Repository
 	sink     func(Event) bool
 	seen     *deliveries
@@ -85,6 +88,9 @@ func NewGitHub(opts Options) (*GitHub, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.MaxConcurrentBodies <= 0 {
+		opts.MaxConcurrentBodies = DefaultMaxConcurrentBodies
+	}
 	if opts.DeliveryMemory <= 0 {
 		opts.DeliveryMemory = 10_000
 	}
@@ -94,6 +100,7 @@ func NewGitHub(opts Options) (*GitHub, error) {
 	h := &GitHub{
 		secrets: opts.Secrets,
 		maxBody: opts.MaxBodyBytes,
+		bodies:  newSlots(opts.MaxConcurrentBodies),
 		repos:   opts.Repositories,
 		sink:    opts.Sink,
 		seen:    newDeliveries(opts.DeliveryMemory),
@@ -129,95 +136,131 @@ const (
 	outcomeBadRequest   = "bad_request"
 	outcomeMethod       = "method_not_allowed"
 	outcomeUnavailable  = "unavailable"
+	outcomeOverloaded   = "overloaded"
 )
+
+// answer is what a request gets: the outcome label, the status and a one-line body.
+type answer struct {
+	outcome string
+	status  int
+	msg     string
+}
 
 func (h *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	event := eventLabel(r.Header.Get("X-GitHub-Event"))
-	delivery := r.Header.Get("X-GitHub-Delivery")
-	outcome, status, msg := h.handle(w, r)
-	if status == http.StatusServiceUnavailable {
+	a, delivery := h.handle(w, r)
+	if a.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
+	w.WriteHeader(a.status)
+	io.WriteString(w, a.msg+"\n")
 
-	h.requests.WithLabelValues(event, outcome).Inc()
+	h.requests.WithLabelValues(event, a.outcome).Inc()
 	h.latency.WithLabelValues(event).Observe(time.Since(start).Seconds())
 	level := slog.LevelInfo
-	if status == http.StatusUnauthorized || status >= 500 {
+	if a.status == http.StatusUnauthorized || a.status >= 500 {
 		level = slog.LevelWarn
 	}
-	// The delivery id is logged only once the request is authenticated:
-	// before that it is whatever a stranger sent.
-	if outcome == outcomeUnauthorized || outcome == outcomeMethod || outcome == outcomeTooLarge {
-		delivery = ""
-	}
-	h.log.Log(r.Context(), level, "webhook", "event", event, "outcome", outcome, "status", status, "reason", msg, "delivery", delivery)
+	h.log.Log(r.Context(), level, "webhook", "event", event, "outcome", a.outcome, "status", a.status, "reason", a.msg, "delivery", delivery)
 }
 
-// handle decides the answer. Authentication comes before any parsing.
-func (h *GitHub) handle(w http.ResponseWriter, r *http.Request) (outcome string, status int, msg string) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return outcomeMethod, http.StatusMethodNotAllowed, "method not allowed"
-	}
-	mac, ok := parseSignature(r.Header.Get(signatureHeader))
+// handle decides the answer. Authentication comes before any parsing. The
+// delivery id is returned only once the request is authenticated: before
+// that it is whatever a stranger sent, and is not logged.
+func (h *GitHub) handle(w http.ResponseWriter, r *http.Request) (a answer, delivery string) {
+	body, a, ok := h.authenticate(w, r)
 	if !ok {
-		return outcomeUnauthorized, http.StatusUnauthorized, "unauthorized"
-	}
-	if r.ContentLength > h.maxBody {
-		return outcomeTooLarge, http.StatusRequestEntityTooLarge, "payload too large"
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return outcomeTooLarge, http.StatusRequestEntityTooLarge, "payload too large"
-		}
-		return outcomeBadRequest, http.StatusBadRequest, "could not read body"
-	}
-	if !verify(h.secrets, body, mac) {
-		return outcomeUnauthorized, http.StatusUnauthorized, "unauthorized"
+		return a, ""
 	}
 
 	// Authenticated from here on.
-	delivery := r.Header.Get("X-GitHub-Delivery")
+	delivery = r.Header.Get("X-GitHub-Delivery")
 	if !h.seen.claim(delivery) {
-		return outcomeDuplicate, http.StatusOK, "duplicate"
+		return answer{outcomeDuplicate, http.StatusOK, "duplicate"}, delivery
 	}
 	payload, err := jsonPayload(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		h.seen.release(delivery)
-		return outcomeBadRequest, http.StatusBadRequest, err.Error()
+		return answer{outcomeBadRequest, http.StatusBadRequest, err.Error()}, delivery
 	}
 
-	var ev *Event
-	var why ignored
+	var parse func([]byte) (*Event, ignored, error)
 	switch r.Header.Get("X-GitHub-Event") {
 	case "ping":
-		return outcomePong, http.StatusOK, "pong"
+		return answer{outcomePong, http.StatusOK, "pong"}, delivery
 	case "push":
-		ev, why, err = h.parsePush(payload)
+		parse = h.parsePush
 	case "pull_request":
-		ev, why, err = h.parsePullRequest(payload)
+		parse = h.parsePullRequest
+	case "check_run":
+		parse = h.parseCheckRun
+	case "check_suite":
+		parse = h.parseCheckSuite
+	case "status":
+		parse = h.parseStatus
 	default:
-		return outcomeIgnored, http.StatusAccepted, "ignored: event not used by ferry"
+		return answer{outcomeIgnored, http.StatusAccepted, "ignored: event not used by ferry"}, delivery
 	}
+	ev, why, err := parse(payload)
 	if err != nil {
 		h.seen.release(delivery) // a fixed redelivery must not be dropped
-		return outcomeBadRequest, http.StatusBadRequest, err.Error()
+		return answer{outcomeBadRequest, http.StatusBadRequest, err.Error()}, delivery
 	}
 	if ev == nil {
-		return outcomeIgnored, http.StatusAccepted, "ignored: " + string(why)
+		return answer{outcomeIgnored, http.StatusAccepted, "ignored: " + string(why)}, delivery
 	}
 	ev.Delivery = delivery
 	if !h.sink(*ev) {
 		h.seen.release(delivery)
-		return outcomeUnavailable, http.StatusServiceUnavailable, "busy: retry later"
+		return answer{outcomeUnavailable, http.StatusServiceUnavailable, "busy: retry later"}, delivery
 	}
-	return outcomeAccepted, http.StatusAccepted, "accepted"
+	return answer{outcomeAccepted, http.StatusAccepted, "accepted"}, delivery
+}
+
+// authenticate reads the body and checks its signature, or says why not.
+// What needs no body is refused before a byte of it is read: a method other
+// than POST, a missing or malformed signature, an announced length over the
+// cap, and every body slot being taken. The body is read only while holding
+// a slot, and the slot is given back once the signature is checked, on every
+// path, a panic or a client gone mid-body included.
+func (h *GitHub) authenticate(w http.ResponseWriter, r *http.Request) (body []byte, refused answer, ok bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, unread(w, answer{outcomeMethod, http.StatusMethodNotAllowed, "method not allowed"}), false
+	}
+	mac, ok := parseSignature(r.Header.Get(signatureHeader))
+	if !ok {
+		return nil, unread(w, answer{outcomeUnauthorized, http.StatusUnauthorized, "unauthorized"}), false
+	}
+	if r.ContentLength > h.maxBody {
+		return nil, unread(w, answer{outcomeTooLarge, http.StatusRequestEntityTooLarge, "payload too large"}), false
+	}
+	if !h.bodies.tryAcquire() {
+		return nil, unread(w, answer{outcomeOverloaded, http.StatusServiceUnavailable, "overloaded: retry later"}), false
+	}
+	defer h.bodies.release()
+	pieces, err := readBody(http.MaxBytesReader(w, r.Body, h.maxBody), r.ContentLength)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, answer{outcomeTooLarge, http.StatusRequestEntityTooLarge, "payload too large"}, false
+		}
+		return nil, answer{outcomeBadRequest, http.StatusBadRequest, "could not read body"}, false
+	}
+	if !verify(h.secrets, pieces, mac) {
+		return nil, answer{outcomeUnauthorized, http.StatusUnauthorized, "unauthorized"}, false
+	}
+	return join(pieces), answer{}, true
+}
+
+// unread marks an answer given without reading the body: the connection is
+// closed after it, rather than kept alive by the server draining up to
+// 256 KiB of a stranger's body first.
+func unread(w http.ResponseWriter, a answer) answer {
+	w.Header().Set("Connection", "close")
+	return a
 }
 
 // jsonPayload returns the JSON of a body sent as application/json or, as
@@ -260,7 +303,7 @@ func normalizeURL(u string) string {
 // until the signature is checked.
 func eventLabel(event string) string {
 	switch event {
-	case "push", "pull_request", "ping":
+	case "push", "pull_request", "ping", "check_run", "check_suite", "status":
 		return event
 	case "":
 		return "none"

@@ -53,10 +53,12 @@ type fixture struct {
 	metrics *prometheus.Registry
 }
 
-func newFixture(t testing.TB) *fixture {
+// newFixture builds a receiver tracking two repositories; tweaks change its
+// options before it is built.
+func newFixture(t testing.TB, tweaks ...func(*Options)) *fixture {
 	t.Helper()
 	f := &fixture{q: &queue{}, logs: &bytes.Buffer{}, metrics: prometheus.NewRegistry()}
-	h, err := NewGitHub(Options{
+	opts := Options{
 		Secrets: [][]byte{secret, oldSecret},
 		Repositories: []Repository{
 			{Name: "ml-models", FullName: "acme/ml-models", Branch: "main"},
@@ -65,7 +67,11 @@ func newFixture(t testing.TB) *fixture {
 		Sink:       f.q.offer,
 		Logger:     slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: f.metrics,
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
+	h, err := NewGitHub(opts)
 	require.NoError(t, err)
 	f.h = h
 	return f
@@ -75,6 +81,9 @@ type req struct {
 	method, event, delivery, contentType string
 	body                                 []byte
 	headers                              map[string]string // set after signing; "" deletes
+	// reader, when set, is sent instead of body, with no announced length
+	// (chunked); the signature is still body's.
+	reader io.Reader
 }
 
 // send signs the body with the current secret unless headers override it.
@@ -86,6 +95,10 @@ func (f *fixture) send(r req) *httptest.ResponseRecorder {
 		r.delivery = "d-" + strings.ReplaceAll(r.event, "_", "-") + "-" + hashHex(r.body)[:12]
 	}
 	hr := httptest.NewRequest(r.method, "/webhooks/github", bytes.NewReader(r.body))
+	if r.reader != nil {
+		hr = httptest.NewRequest(r.method, "/webhooks/github", r.reader)
+		hr.ContentLength = -1
+	}
 	hr.Header.Set("X-GitHub-Event", r.event)
 	hr.Header.Set("X-GitHub-Delivery", r.delivery)
 	hr.Header.Set("Content-Type", "application/json")
@@ -157,9 +170,12 @@ func TestEvents(t *testing.T) {
 		{"a merged pull request is enqueued as merged", "pull_request", func(t testing.TB) []byte {
 			return payload(t, "pull_request.json", `"action": "opened"`, `"action": "closed"`, `"merged": false`, `"merged": true`)
 		}, 202, "accepted", 1},
-		{"a pull request closed unmerged is ignored", "pull_request", func(t testing.TB) []byte {
+		{"a pull request ready for review is enqueued", "pull_request", func(t testing.TB) []byte {
+			return payload(t, "pull_request.json", `"action": "opened"`, `"action": "ready_for_review"`)
+		}, 202, "accepted", 1},
+		{"a pull request closed unmerged is enqueued, to cancel its preview", "pull_request", func(t testing.TB) []byte {
 			return payload(t, "pull_request.json", `"action": "opened"`, `"action": "closed"`)
-		}, 202, "ignored: pull request closed without merging", 0},
+		}, 202, "accepted", 1},
 		{"a labelled pull request is ignored", "pull_request", func(t testing.TB) []byte {
 			return payload(t, "pull_request.json", `"action": "opened"`, `"action": "labeled"`)
 		}, 202, "ignored: pull request action labeled", 0},
@@ -209,7 +225,9 @@ func TestAMergedPullRequestEventSaysSo(t *testing.T) {
 	require.Len(t, events, 1)
 	assert.Equal(t, &PullRequest{
 		Number: 42, Action: "closed", Merged: true,
-		HeadRef: "ferry/promote/fraud-detector/staging", HeadSHA: "7a1e3c0b1f2e4d5c6b7a8f9e0d1c2b3a4f5e6d7c", BaseRef: "main",
+		HeadRef: "ferry/promote/fraud-detector/staging", HeadSHA: "7a1e3c0b1f2e4d5c6b7a8f9e0d1c2b3a4f5e6d7c",
+		BaseRef: "main", BaseSHA: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
+		HeadRepoFullName: "acme/ml-models",
 	}, events[0].PullRequest)
 }
 
@@ -279,9 +297,9 @@ func TestAFullQueueAnswers503AndTheRedeliveryIsAccepted(t *testing.T) {
 }
 
 func TestOversizedBodiesAre413WithoutBeingRead(t *testing.T) {
-	t.Run("a 6 MiB body", func(t *testing.T) {
+	t.Run("a body one byte over the cap", func(t *testing.T) {
 		f := newFixture(t)
-		big := bytes.Repeat([]byte("a"), 6<<20)
+		big := bytes.Repeat([]byte("a"), DefaultMaxBodyBytes+1)
 		rec := f.send(req{event: "push", body: big})
 		assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
 		assert.Empty(t, f.q.taken())

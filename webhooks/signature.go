@@ -21,14 +21,17 @@ func parseSignature(value string) ([]byte, bool) {
 	return mac, err == nil
 }
 
-// verify reports whether mac is the HMAC-SHA256 of body under any of the
-// secrets. Each comparison is constant-time, and every secret is tried, so
-// the time taken does not tell which secret (if any) came close.
-func verify(secrets [][]byte, body, mac []byte) bool {
+// verify reports whether mac is the HMAC-SHA256 of the body (given in
+// pieces, in order) under any of the secrets. Each comparison is
+// constant-time, and every secret is tried, so the time taken does not tell
+// which secret (if any) came close.
+func verify(secrets [][]byte, body [][]byte, mac []byte) bool {
 	ok := false
 	for _, secret := range secrets {
 		h := hmac.New(sha256.New, secret)
-		h.Write(body)
+		for _, piece := range body {
+			h.Write(piece)
+		}
 		if hmac.Equal(h.Sum(nil), mac) {
 			ok = true
 		}

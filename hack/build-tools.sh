@@ -45,6 +45,30 @@ by_version() {
   rm -rf "$tmp"
 }
 
+# kwok_stages copies kwok's default Stages (how simulated nodes and pods move through
+# their lives) next to the binaries. internal/testenv adds its own Stages to them: a
+# kwokctl config that names any Stage replaces kwok's defaults, so they must be given too.
+kwok_stages() {
+  local dest
+  dest="$(dirname "$bin")/kwok-stages"
+  if [ -f "$dest/pod-complete.yaml" ]; then
+    echo "tools: kwok stages: cached"
+    return
+  fi
+  local dir
+  dir=$(cd "$root/hack/tools" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir" ] || { echo "tools: kwok stages: module sigs.k8s.io/kwok@$KWOK not found" >&2; exit 1; }
+  mkdir -p "$dest.tmp"
+  cp "$dir/kustomize/stage/node/fast/node-initialize.yaml" \
+     "$dir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+     "$dir/kustomize/stage/pod/fast/pod-ready.yaml" \
+     "$dir/kustomize/stage/pod/fast/pod-complete.yaml" \
+     "$dir/kustomize/stage/pod/fast/pod-delete.yaml" "$dest.tmp/"
+  chmod 0644 "$dest.tmp"/*.yaml
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  echo "tools: kwok stages: copied from sigs.k8s.io/kwok@$KWOK"
+}
+
 total=$SECONDS
 echo "tools: into $bin"
 build etcd                    in_tools etcd go.etcd.io/etcd/server/v3
@@ -55,4 +79,5 @@ build kubectl                 in_tools kubectl k8s.io/kubernetes/cmd/kubectl
 build kwok                    by_version kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK"
 build kwokctl                 by_version kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK"
 build kustomize               by_version kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE"
+kwok_stages
 echo "tools: all present in $((SECONDS - total))s"

@@ -128,8 +128,14 @@ func (c *Cluster) create(ctx context.Context, bins map[string]string) error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("cluster %s: lock: %w", c.Name, err)
 	}
+	config := filepath.Join(c.dir, c.Name+".kwok.yaml")
+	if err := writeKwokConfig(config); err != nil {
+		return err
+	}
+	defer os.Remove(config)
 	_, err = c.run(ctx, 2*time.Minute, "create", "cluster",
 		"--name", c.Name,
+		"--config", config,
 		"--runtime", "binary",
 		"--etcd-binary", bins["etcd"],
 		"--kube-apiserver-binary", bins["kube-apiserver"],

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/pmezard/go-difflib/difflib"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 // ObjectDiff is what applying would do to one object.
@@ -62,7 +62,7 @@ func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
 	m, err := a.mapping(it.ref.gvk())
 	if meta.IsNoMatchError(err) {
-		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified(it.ref.String(), nil, it.obj)}, nil // its CRD is not installed yet
+		return ObjectDiff{Ref: it.ref, Action: Created, Diff: object.Unified(it.ref.String(), nil, it.obj)}, nil // its CRD is not installed yet
 	}
 	if err != nil {
 		return ObjectDiff{}, err
@@ -77,7 +77,7 @@ func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
 	after, err := client.Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
 	if err != nil && before == nil && apierrors.IsNotFound(err) {
 		// Its namespace is created by the same apply: it would be created.
-		return ObjectDiff{Ref: it.ref, Action: Created, Diff: unified(it.ref.String(), nil, it.obj)}, nil
+		return ObjectDiff{Ref: it.ref, Action: Created, Diff: object.Unified(it.ref.String(), nil, it.obj)}, nil
 	}
 	if err != nil {
 		return ObjectDiff{}, err
@@ -86,71 +86,17 @@ func (a *Applier) diffOne(ctx context.Context, it item) (ObjectDiff, error) {
 	if before == nil {
 		d.Action = Created
 	}
-	d.Diff = unified(it.ref.String(), before, after)
+	d.Diff = object.Unified(it.ref.String(), before, after)
 	if before != nil && d.Diff == "" {
 		d.Action = Unchanged
 	}
 	return d, nil
 }
 
-// unified renders a diff of two objects without server-managed metadata and
-// status, masking Secret values.
-func unified(name string, before, after *unstructured.Unstructured) string {
-	render := func(u *unstructured.Unstructured, old *unstructured.Unstructured) string {
-		if u == nil {
-			return ""
-		}
-		c := u.DeepCopy()
-		for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
-			unstructured.RemoveNestedField(c.Object, "metadata", f)
-		}
-		unstructured.RemoveNestedField(c.Object, "metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration")
-		unstructured.RemoveNestedField(c.Object, "metadata", "annotations", AnnotationRev) // changes with every commit
-		unstructured.RemoveNestedField(c.Object, "status")
-		if c.GetKind() == "Secret" && c.GroupVersionKind().Group == "" {
-			maskSecret(c, old)
-		}
-		b, _ := yaml.Marshal(c.Object)
-		return string(b)
-	}
-	a, b := render(before, nil), render(after, before)
-	if a == b {
-		return ""
-	}
-	out, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
-		FromFile: name + " (live)", ToFile: name + " (desired)", Context: 3,
-	})
-	return out
-}
-
-// maskSecret replaces every value of a Secret with "***". Given the old
-// version, values that differ from it read "*** (changed)", so a diff shows
-// which keys change but never a value.
-func maskSecret(s, old *unstructured.Unstructured) {
-	for _, field := range []string{"data", "stringData"} {
-		values, _, _ := unstructured.NestedMap(s.Object, field)
-		var oldValues map[string]any
-		if old != nil {
-			oldValues, _, _ = unstructured.NestedMap(old.Object, field)
-		}
-		for k, v := range values {
-			if ov, ok := oldValues[k]; ok && ov != v {
-				values[k] = "*** (changed)"
-			} else {
-				values[k] = "***"
-			}
-		}
-		if len(values) > 0 {
-			unstructured.SetNestedMap(s.Object, values, field)
-		}
-	}
-}
-
 // scrub removes a Secret's values (as given and base64-decoded) from msg, for
 // errors that echo an object's content.
 func scrub(msg string, obj *unstructured.Unstructured) string {
-	if obj.GetKind() != "Secret" || obj.GroupVersionKind().Group != "" {
+	if !object.IsSecret(obj) {
 		return msg
 	}
 	for _, field := range []string{"data", "stringData"} {

@@ -2,6 +2,7 @@ package githubtest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -61,6 +62,11 @@ type Fault struct {
 	// client gives up) or the test ends. With AfterHandling, the work is done
 	// first.
 	Hang bool
+	// Body, when set, is answered as is (JSON) with Status instead of GitHub's
+	// error shape: an empty list ("[]", Status 200) where the state holds
+	// items, as a list taken a moment before a replica's write would be, or
+	// an error message of the test's choosing.
+	Body string
 }
 
 // fault is an injected Fault with the uses it has left.
@@ -189,6 +195,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, f Fault, id string
 			"try again. If you reach out to GitHub Support for help, please include the request ID %s "+
 			"and timestamp %s.", id, stamp)
 		writeError(w, status, msg, docsSecondaryLimit)
+	case f.Body != "":
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, f.Body)
 	default:
 		writeError(w, status, http.StatusText(status), docsREST)
 	}

@@ -28,7 +28,7 @@ func newDiffCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			differs := false
 			problems := a.forEachRendered(cmd.Context(), env, func(repo engine.Repository, e engine.Environment, head string, res *render.Result) error {
-				diffs, err := e.Applier.Diff(cmd.Context(), apply.Request{
+				diffs, err := e.Applier.(*apply.Applier).Diff(cmd.Context(), apply.Request{
 					Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects,
 				})
 				for _, d := range diffs {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,59 +16,78 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/ferry-gitops/ferry/apply"
-	"github.com/ferry-gitops/ferry/render"
-	"github.com/ferry-gitops/ferry/source"
 )
 
 // Repository is a tracked repository and its environments, ready to use.
 type Repository struct {
-	Name         string
-	Source       *source.Repository
+	Name   string
+	Source gitRepo
+	// Branch is the tracked branch: promotion pull requests merge into it.
+	Branch string
+	// GitHub, when set, receives commit statuses and promotion pull
+	// requests and answers required checks. Leave it nil (not a typed nil
+	// pointer) for a repository without GitHub.
+	GitHub       forge
 	Environments []Environment
 }
 
-// Environment is one environment and the applier of its cluster.
+// How an environment promotes into the next one.
+const (
+	// PromotePullRequest pushes a branch and opens a pull request (default).
+	PromotePullRequest = "pull-request"
+	// PromoteBranch pushes the branch only; no GitHub call is made.
+	PromoteBranch = "branch"
+)
+
+// Environment is one environment and the cluster it runs in.
 type Environment struct {
 	Name string
 	// Path is the environment directory inside the repository.
 	Path    string
-	Applier *apply.Applier
+	Applier applier
+	// PromoteTo is the environment this one promotes into once it passed; "" for none.
+	PromoteTo string
+	// Promotion is PromotePullRequest ("" means it) or PromoteBranch.
+	Promotion string
 }
 
-// Applied is what the engine hands to the Verifier once an environment is healthy.
-type Applied struct {
-	Repository, Environment, Revision string
-	Result                            *render.Result
-	Health                            *apply.HealthReport
-}
-
-// Verifier runs an environment's tests and promotion once it is healthy. A
-// nil Verifier does nothing (until the promote work fills it in).
-type Verifier interface {
-	Verify(ctx context.Context, a Applied) error
-}
+// PinFile is the file of an environment directory that holds its version
+// pins, and the only file a promotion edits.
+const PinFile = "models.yaml"
 
 // Options configures an Engine.
 type Options struct {
 	Repositories []Repository
-	Renderer     *render.Renderer
+	Renderer     renderer
 	// Resync is a robfig/cron spec for fetch and drift checks; "" turns it off.
 	Resync string
 	// Workers bounds how many environments render and apply at once; 0
-	// means 4. Health waits do not hold a worker.
+	// means 16. The steps after apply (health, tests, checks, promotion) do
+	// not hold a worker.
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration
+	// TestGrace is added to the longest test's timeout to bound a test run;
+	// 0 means 1m.
+	TestGrace time.Duration
+	// ChecksTimeout bounds how long pending required checks are waited for;
+	// 0 means 30m. They are read again on each check webhook, on resync and
+	// every ChecksPoll (0 means 1m).
+	ChecksTimeout time.Duration
+	ChecksPoll    time.Duration
 	// FetchTimeout bounds resolving a repository's head, fetch included; 0 means 2m.
 	FetchTimeout time.Duration
 	// ApplyTimeout bounds rendering and applying one environment; 0 means 10m.
 	ApplyTimeout time.Duration
+	// PromoteTimeout bounds one attempt at promoting an environment; 0 means 5m.
+	PromoteTimeout time.Duration
 	// FetchDelay coalesces a burst of pushes into one fetch; 0 means 10ms.
 	FetchDelay time.Duration
 	// ShutdownGrace bounds how long work in flight may finish after the
 	// engine is told to stop; 0 means 30s.
 	ShutdownGrace time.Duration
-	Verifier      Verifier
+	// StatusURL, when set, is the link commit statuses carry (a dashboard).
+	StatusURL string
 	// AllowMassDelete confirms prunes the mass-delete guard would refuse
 	// (ferry sync --allow-mass-delete); never set by ferry serve.
 	AllowMassDelete bool
@@ -75,9 +95,20 @@ type Options struct {
 	Registerer      prometheus.Registerer
 }
 
-// key is a work item: a fetch of a repository (env empty) or a reconcile of
-// one of its environments.
-type key struct{ repo, env string }
+// keyKind tells what a work item asks for.
+type keyKind int
+
+const (
+	fetchKey     keyKind = iota // fetch a repository
+	reconcileKey                // reconcile one environment
+	statusKey                   // post an environment's commit statuses
+)
+
+// key is a work item.
+type key struct {
+	kind      keyKind
+	repo, env string
+}
 
 func (k key) String() string {
 	if k.env == "" {
@@ -86,17 +117,20 @@ func (k key) String() string {
 	return k.repo + "/" + k.env
 }
 
-// Engine keeps every environment of every repository equal to Git.
+// Engine keeps every environment of every repository equal to Git, and
+// carries each verified model to the next environment.
 type Engine struct {
 	opts    Options
 	log     *slog.Logger
-	queue   workqueue.TypedRateLimitingInterface[key]
+	queue   workqueue.TypedRateLimitingInterface[key] // fetches and reconciles
+	github  workqueue.TypedRateLimitingInterface[key] // commit statuses
 	metrics *metrics
 	repos   map[string]*repoState
 	order   []key // environments, for a stable status order
 
-	waitCtx context.Context // parent of health waits, set by Run
-	waits   sync.WaitGroup
+	running   atomic.Bool
+	pipeCtx   context.Context // parent of the steps after apply, set by Run
+	pipelines sync.WaitGroup
 }
 
 type repoState struct {
@@ -108,22 +142,14 @@ type repoState struct {
 	fetched bool
 	err     string
 	pushed  bool // a push was signalled: fetch without asking whether the branch moved
+
+	statusesOff atomic.Bool // the repository has no GitHub: said once in the log
 }
 
-type envState struct {
-	repo *repoState
-	spec Environment
-
-	mu       sync.Mutex
-	status   Status
-	applied  string          // the revision last reconciled successfully
-	restored bool            // applied was read back from the cluster
-	inputs   map[string]bool // the last render's input set
-	failedAt string          // a commit whose failure was bad input: not retried
-	drift    bool            // a resync asked for a drift check
-
-	gen        uint64             // counts reconciles that reached render; only the newest may record
-	cancelWait context.CancelFunc // cancels the pending health wait
+func (rs *repoState) currentHead() string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.head
 }
 
 // New returns an Engine; Run starts it.
@@ -131,34 +157,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.Renderer == nil {
 		return nil, errors.New("engine: Renderer is required")
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = 4
-	}
-	if opts.HealthTimeout <= 0 {
-		opts.HealthTimeout = 5 * time.Minute
-	}
-	if opts.FetchTimeout <= 0 {
-		opts.FetchTimeout = 2 * time.Minute
-	}
-	if opts.ApplyTimeout <= 0 {
-		opts.ApplyTimeout = 10 * time.Minute
-	}
-	if opts.FetchDelay <= 0 {
-		opts.FetchDelay = 10 * time.Millisecond
-	}
-	if opts.ShutdownGrace <= 0 {
-		opts.ShutdownGrace = 30 * time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}}
-	e.queue = workqueue.NewTypedRateLimitingQueueWithConfig[key](
-		&jitter[key]{workqueue.NewTypedItemExponentialFailureRateLimiter[key](500*time.Millisecond, 5*time.Minute)},
-		workqueue.TypedRateLimitingQueueConfig[key]{Name: "ferry"},
-	)
+	defaults(&opts)
+	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}, pipeCtx: context.Background()}
+	e.queue = newQueue("ferry")
+	e.github = newQueue("ferry-github")
 	var err error
-	if e.metrics, err = newMetrics(opts.Registerer, func() float64 { return float64(e.queue.Len()) }); err != nil {
+	if e.metrics, err = newMetrics(opts.Registerer, func() float64 { return float64(e.queue.Len()) }, e.infoSeries); err != nil {
 		return nil, fmt.Errorf("engine: metrics: %w", err)
 	}
 	for _, r := range opts.Repositories {
@@ -170,15 +174,47 @@ func New(opts Options) (*Engine, error) {
 			if env.Applier == nil {
 				return nil, fmt.Errorf("engine: %s/%s has no cluster", r.Name, env.Name)
 			}
-			rs.envs[env.Name] = &envState{repo: rs, spec: env, status: Status{
-				Repository: r.Name, Environment: env.Name, Phase: Idle, Health: HealthUnknown,
-			}}
-			e.order = append(e.order, key{r.Name, env.Name})
-			e.metrics.setInfo(r.Name, env.Name, "", Idle)
+			rs.envs[env.Name] = newEnvState(rs, env)
+			e.order = append(e.order, key{reconcileKey, r.Name, env.Name})
+		}
+		for _, env := range r.Environments {
+			if env.PromoteTo != "" && rs.envs[env.PromoteTo] == nil {
+				return nil, fmt.Errorf("engine: %s/%s promotes to %q, which is not an environment of the repository", r.Name, env.Name, env.PromoteTo)
+			}
 		}
 		e.repos[r.Name] = rs
 	}
 	return e, nil
+}
+
+func defaults(o *Options) {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	set(&o.HealthTimeout, 5*time.Minute)
+	set(&o.TestGrace, time.Minute)
+	set(&o.ChecksTimeout, 30*time.Minute)
+	set(&o.ChecksPoll, time.Minute)
+	set(&o.FetchTimeout, 2*time.Minute)
+	set(&o.ApplyTimeout, 10*time.Minute)
+	set(&o.PromoteTimeout, 5*time.Minute)
+	set(&o.FetchDelay, 10*time.Millisecond)
+	set(&o.ShutdownGrace, 30*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func newQueue(name string) workqueue.TypedRateLimitingInterface[key] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig[key](
+		&jitter[key]{workqueue.NewTypedItemExponentialFailureRateLimiter[key](500*time.Millisecond, 5*time.Minute)},
+		workqueue.TypedRateLimitingQueueConfig[key]{Name: name},
+	)
 }
 
 // Notify asks for a fetch of the repository, as a push webhook does. It never
@@ -192,34 +228,46 @@ func (e *Engine) Notify(repo string) bool {
 	rs.mu.Lock()
 	rs.pushed = true
 	rs.mu.Unlock()
-	e.queue.AddAfter(key{repo: repo}, e.opts.FetchDelay)
+	e.queue.AddAfter(key{fetchKey, repo, ""}, e.opts.FetchDelay)
+	return true
+}
+
+// NotifyChecks says that a check or commit status of the repository changed
+// (a check_run or status webhook): environments waiting for required checks
+// read them again. It never blocks; false for a repository the engine does
+// not track.
+func (e *Engine) NotifyChecks(repo string) bool {
+	rs, ok := e.repos[repo]
+	if !ok {
+		return false
+	}
+	for _, es := range rs.envs {
+		es.signalChecks()
+	}
 	return true
 }
 
 // Resync asks for a fetch of every repository and a drift check of every
-// environment, even when Git did not change.
+// environment, even when Git did not change; it also wakes environments
+// waiting for required checks.
 func (e *Engine) Resync() {
 	for name, rs := range e.repos {
 		for _, es := range rs.envs {
 			es.mu.Lock()
 			es.drift = true
 			es.mu.Unlock()
+			es.signalChecks()
 		}
-		e.queue.Add(key{repo: name})
+		e.queue.Add(key{fetchKey, name, ""})
 	}
 }
 
-// Ready reports whether every repository has been fetched once.
+// Ready reports whether the engine is running and can take work. One
+// repository whose Git server does not answer does not make it unready: that
+// shows in the repository's status and metrics, while webhooks for the others
+// keep flowing.
 func (e *Engine) Ready() bool {
-	for _, rs := range e.repos {
-		rs.mu.Lock()
-		fetched := rs.fetched
-		rs.mu.Unlock()
-		if !fetched {
-			return false
-		}
-	}
-	return true
+	return e.running.Load() && !e.queue.ShuttingDown()
 }
 
 // Status returns every environment's status, in configuration order.
@@ -251,7 +299,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	e.waitCtx = work
+	e.pipeCtx = work
 	var wg sync.WaitGroup
 	for range e.opts.Workers {
 		wg.Go(func() {
@@ -259,15 +307,24 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		})
 	}
+	for range 2 {
+		wg.Go(func() {
+			for e.nextStatus(work) {
+			}
+		})
+	}
+	e.running.Store(true)
 	e.Resync()
 
 	<-ctx.Done()
+	e.running.Store(false)
 	if c != nil {
 		<-c.Stop().Done()
 	}
 	e.queue.ShutDownWithDrain()
+	e.github.ShutDownWithDrain()
 	done := make(chan struct{})
-	go func() { wg.Wait(); e.waits.Wait(); close(done) }()
+	go func() { wg.Wait(); e.pipelines.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(e.opts.ShutdownGrace):
@@ -285,13 +342,14 @@ func (e *Engine) next(ctx context.Context) bool {
 	}
 	defer e.queue.Done(k)
 	var err error
-	if k.env == "" {
+	switch k.kind {
+	case fetchKey:
 		var envs []string
 		envs, err = e.fetch(ctx, k.repo)
 		for _, env := range envs {
-			e.queue.Add(key{k.repo, env})
+			e.queue.Add(key{reconcileKey, k.repo, env})
 		}
-	} else {
+	case reconcileKey:
 		err = e.reconcile(ctx, e.repos[k.repo].envs[k.env], false)
 	}
 	if retry := (*retryError)(nil); errors.As(err, &retry) && !e.queue.ShuttingDown() {
@@ -315,14 +373,18 @@ type jitter[T comparable] struct {
 }
 
 func (j *jitter[T]) When(item T) time.Duration {
-	d := j.TypedRateLimiter.When(item)
+	return jitterDuration(j.TypedRateLimiter.When(item))
+}
+
+// jitterDuration spreads d by ±20 %.
+func jitterDuration(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // SyncOnce fetches each repository and reconciles each environment (all, or
-// only those named env) in the foreground, rendering, applying and waiting
-// even when nothing changed. It returns the statuses and an error unless every
-// environment is healthy: the mode for CI.
+// only those named env) in the foreground, rendering, applying and running
+// the steps after apply even when nothing changed. It returns the statuses
+// and an error unless every environment is healthy: the mode for CI.
 func (e *Engine) SyncOnce(ctx context.Context, env string) ([]Status, error) {
 	var errs []error
 	var out []Status
@@ -350,5 +412,11 @@ func (e *Engine) SyncOnce(ctx context.Context, env string) ([]Status, error) {
 			es.mu.Unlock()
 		}
 	}
+	e.flushStatuses(ctx)
 	return out, errors.Join(errs...)
+}
+
+// inventory names an environment's inventory in its cluster.
+func (es *envState) inventory() apply.Inventory {
+	return apply.Inventory{Repository: es.repo.spec.Name, Environment: es.spec.Name}
 }

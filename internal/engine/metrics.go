@@ -9,16 +9,17 @@ type metrics struct {
 	reconciles        *prometheus.CounterVec
 	objectsApplied    *prometheus.CounterVec
 	fetchDuration     *prometheus.HistogramVec
+	fetchFailures     *prometheus.CounterVec
 	renders           *prometheus.CounterVec
 	skipped           *prometheus.CounterVec
 	queueDepth        prometheus.GaugeFunc
-	info              *prometheus.GaugeVec
+	info              *infoCollector
 }
 
-func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, depth func() float64, statuses func() []Status) (*metrics, error) {
 	m := &metrics{
 		reconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ferry_reconcile_duration_seconds", Help: "Time to reconcile one environment, by result.",
+			Name: "ferry_reconcile_duration_seconds", Help: "Time to reconcile one environment, from render to the end of its pipeline, by result.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"repository", "environment", "result"}),
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -31,6 +32,9 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 			Name: "ferry_git_fetch_duration_seconds", Help: "Time to resolve a repository's head, fetching when it moved.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14),
 		}, []string{"repository"}),
+		fetchFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_git_fetch_failures_total", Help: "Fetches of a repository that failed (its Git server did not answer as it should).",
+		}, []string{"repository"}),
 		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_renders_total", Help: "Renders of an environment.",
 		}, []string{"repository", "environment"}),
@@ -40,12 +44,12 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ferry_queue_depth", Help: "Work items waiting in the queue.",
 		}, depth),
-		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ferry_environment_info", Help: "1 for each environment, labelled with its revision and phase.",
-		}, []string{"repository", "environment", "revision", "phase"}),
+		info: &infoCollector{statuses: statuses, desc: prometheus.NewDesc("ferry_environment_info",
+			"1 for each environment, labelled with its revision, phase and health.",
+			[]string{"repository", "environment", "revision", "phase", "health"}, nil)},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.reconcileDuration, m.reconciles, m.objectsApplied, m.fetchDuration, m.renders, m.skipped, m.queueDepth, m.info} {
+		for _, c := range []prometheus.Collector{m.reconcileDuration, m.reconciles, m.objectsApplied, m.fetchDuration, m.fetchFailures, m.renders, m.skipped, m.queueDepth, m.info} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -54,8 +58,21 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 	return m, nil
 }
 
-// setInfo keeps exactly one ferry_environment_info series per environment.
-func (m *metrics) setInfo(repo, env, revision string, phase Phase) {
-	m.info.DeletePartialMatch(prometheus.Labels{"repository": repo, "environment": env})
-	m.info.WithLabelValues(repo, env, revision, string(phase)).Set(1)
+// infoCollector reports ferry_environment_info from the statuses at scrape
+// time, so each environment has exactly one series at every instant: there
+// is no delete-then-set for a scrape to fall between.
+type infoCollector struct {
+	statuses func() []Status
+	desc     *prometheus.Desc
 }
+
+func (c *infoCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *infoCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.statuses() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, s.Repository, s.Environment, s.Revision, string(s.Phase), s.Health)
+	}
+}
+
+// infoSeries is what the info collector reads.
+func (e *Engine) infoSeries() []Status { return e.Status() }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,8 +10,8 @@ import (
 )
 
 // fetch resolves a repository's head and returns the environments that have
-// work: those behind the head, failed for a transient reason, or due a drift
-// check. A failure to reach Git is transient.
+// work: those behind the head, failed, or due a drift check. A failure to
+// reach Git is transient, and shown on every environment of the repository.
 func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	rs := e.repos[name]
 	rs.mu.Lock()
@@ -33,12 +32,12 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	if err != nil {
 		err = fmt.Errorf("fetch %s: %w", name, err)
 		rs.err = err.Error()
-		// Every environment shows it: none can move until Git answers.
 		for _, es := range rs.envs {
 			es.mu.Lock()
 			es.status.LastError = rs.err
 			es.mu.Unlock()
 		}
+		e.metrics.fetchFailures.WithLabelValues(name).Inc()
 		e.log.Warn("fetch failed", "repo", name, "error", err)
 		return nil, &retryError{err}
 	}
@@ -60,194 +59,208 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	return work, nil
 }
 
-// failure classes (STYLE.md): bad input is reported and not retried until the
-// commit changes; transient failures retry with backoff; an unhealthy
-// environment is retried by the next resync or commit.
-type class int
+// decision is what a reconcile does, decided from what the engine knows.
+type decision int
 
 const (
-	terminal class = iota
-	transientFailure
-	unhealthy
+	// upToDate: the head is reconciled and nothing asks for a check.
+	upToDate decision = iota
+	// refused: the head's render or apply was refused as bad input; only a
+	// new commit can fix it.
+	refused
+	// askGit: a new commit; if it touches none of the environment's inputs,
+	// the environment moves to it without rendering.
+	askGit
+	// run: render, apply and the steps after.
+	run
 )
 
+// view is the part of an environment's state a decision reads.
+type view struct {
+	head, applied, failedAt string
+	knowInputs              bool
+	drift, failed, force    bool
+}
+
+func decide(v view) decision {
+	switch {
+	case v.head == "":
+		return upToDate
+	case v.force:
+		return run
+	case v.head == v.failedAt:
+		return refused
+	case v.head == v.applied && !v.drift && !v.failed:
+		return upToDate
+	case v.applied != "" && v.knowInputs && !v.drift && !v.failed:
+		return askGit
+	default:
+		return run
+	}
+}
+
 // reconcile brings one environment to its repository's head: skip when the
-// commit touched none of its inputs, else render, apply, wait until healthy
-// and verify. force (ferry sync) does the whole pipeline whatever changed.
+// commit touched none of its inputs, else render, apply, and hand the steps
+// after apply (health, tests, checks, promotion) to a pipeline of their own.
+// force (ferry sync) runs everything, in the foreground.
 func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error {
-	rs := es.repo
-	rs.mu.Lock()
-	head := rs.head
-	rs.mu.Unlock()
+	head := es.repo.currentHead()
 	if head == "" {
 		return nil
 	}
-	repo, env := rs.spec.Name, es.spec.Name
-	inv := apply.Inventory{Repository: repo, Environment: env}
+	e.restore(ctx, es)
 
 	es.mu.Lock()
-	restored := es.restored
-	es.mu.Unlock()
-	if !restored {
-		// After a restart the cluster says what was applied. Read outside the
-		// lock: Status must not wait on the API server.
-		revCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		rev, err := es.spec.Applier.Revision(revCtx, inv)
-		cancel()
-		if err == nil {
-			es.mu.Lock()
-			es.applied, es.status.Revision, es.restored = rev, rev, true
-			es.mu.Unlock()
-		}
+	v := view{
+		head: head, applied: es.applied, failedAt: es.failedAt, knowInputs: es.inputs != nil,
+		drift: es.drift, failed: es.status.Phase == Failed, force: force,
 	}
-
-	es.mu.Lock()
-	drift := es.drift || force
 	es.drift = false
-	applied, inputs, failedAt, phase := es.applied, es.inputs, es.failedAt, es.status.Phase
+	inputs := es.inputs
 	es.mu.Unlock()
 
-	switch {
-	case head == failedAt && !force:
-		return nil // bad input at this commit: wait for the next one
-	case head == applied && !drift && phase != Failed:
+	switch decide(v) {
+	case upToDate, refused:
 		return nil
-	case applied != "" && applied != head && inputs != nil && !drift && phase != Failed:
-		changes, err := rs.spec.Source.Changed(ctx, applied, head)
+	case askGit:
+		changes, err := es.repo.spec.Source.Changed(ctx, v.applied, head)
 		if err == nil && !changes.All && !touches(changes.Paths, inputs) {
-			es.mu.Lock()
-			es.applied, es.status.Revision = head, head
-			es.mu.Unlock()
-			e.metrics.skipped.WithLabelValues(repo, env).Inc()
-			e.metrics.setInfo(repo, env, head, phase)
-			e.log.Debug("no input changed", "repo", repo, "env", env, "revision", head)
+			e.moveWithoutRender(es, v.applied, head)
 			return nil
 		}
 	}
 
-	gen := e.supersede(es)
+	gen := e.supersede(es, head)
 	start := time.Now()
+	e.commitStatus(es, head, statusPending("rendering"))
 	applyCtx, cancel := context.WithTimeout(ctx, e.opts.ApplyTimeout)
-	res, summary, class, err := e.renderAndApply(applyCtx, es, head, inv)
+	res, summary, step, err := e.renderAndApply(applyCtx, es, gen, head)
 	cancel()
 	if err != nil {
-		return e.finish(es, gen, head, start, summary, class, err)
+		return e.finish(es, gen, outcome{started: start, summary: summary, step: step, err: err})
 	}
-	es.mu.Lock()
-	es.applied, es.status.Revision = head, head
-	es.mu.Unlock()
-	e.setPhase(es, Waiting)
+	es.update(gen, func() {
+		es.applied, es.status.Revision, es.status.Summary = head, head, summary
+		es.status.Models = modelVersions(res)
+	})
+	p := &pipeline{e: e, es: es, gen: gen, started: start, revision: head, res: res, summary: summary}
 	if force {
-		class, err := e.waitAndVerify(ctx, es, head, inv, res)
-		return e.finish(es, gen, head, start, summary, class, err)
+		return p.run(ctx)
 	}
-	e.startWait(es, gen, head, inv, res, summary, start)
+	pctx, cancelSteps := context.WithCancel(e.pipeCtx)
+	if !es.update(gen, func() { es.cancel = cancelSteps }) {
+		cancelSteps()
+		return nil
+	}
+	e.pipelines.Go(func() {
+		defer cancelSteps()
+		p.run(pctx)
+	})
 	return nil
 }
 
-// supersede starts a new reconcile generation for the environment: the
-// pending health wait of an older one, if any, is cancelled, and only the
-// outcome of this generation may be recorded from now on.
-func (e *Engine) supersede(es *envState) uint64 {
+// restore reads what a previous process applied and verified back from the
+// cluster, once, after a start. It reads outside the lock: Status must not
+// wait on the API server.
+func (e *Engine) restore(ctx context.Context, es *envState) {
+	es.mu.Lock()
+	restored := es.restored
+	es.mu.Unlock()
+	if restored {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	inv := es.inventory()
+	rev, err := es.spec.Applier.Revision(ctx, inv)
+	if err != nil {
+		return
+	}
+	v, err := es.spec.Applier.Verification(ctx, inv)
+	if err != nil {
+		return
+	}
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	if es.cancelWait != nil {
-		es.cancelWait()
-		es.cancelWait = nil
+	es.applied, es.status.Revision, es.restored = rev, rev, true
+	if v != nil && v.Revision == rev {
+		es.verified = *v
+		es.status.Tests = v.Tests
+		if v.Passed {
+			es.status.Verified = rev
+		}
+	}
+}
+
+// moveWithoutRender moves an environment from one commit to a newer one that
+// touches none of its inputs. A pipeline still running for the old commit now
+// stands for the new one (it has the same objects), so it records the new
+// revision rather than setting the environment back.
+func (e *Engine) moveWithoutRender(es *envState, from, to string) {
+	repo, env := es.repo.spec.Name, es.spec.Name
+	es.mu.Lock()
+	if es.applied == from {
+		es.applied = to
+	}
+	if es.target == from {
+		es.target = to
+	}
+	if es.verified.Revision == from {
+		es.verified.Revision = to
+		if es.verified.Passed {
+			es.status.Verified = to
+		}
+	}
+	es.status.Revision = to
+	es.mu.Unlock()
+	e.metrics.skipped.WithLabelValues(repo, env).Inc()
+	e.log.Debug("no input changed", "repo", repo, "env", env, "revision", to)
+}
+
+// supersede starts a new reconcile generation for the environment, bringing
+// it to revision: the pending steps of an older one, if any, are cancelled,
+// and only this generation may record an outcome from now on.
+func (e *Engine) supersede(es *envState, revision string) uint64 {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.cancel != nil {
+		es.cancel()
+		es.cancel = nil
+	}
+	if old := es.target; old != "" && old != revision {
+		e.supersededStatus(es, old, revision)
 	}
 	es.gen++
+	es.target = revision
+	es.status.FailedStep = ""
 	return es.gen
 }
 
-// startWait waits for health and verifies on a goroutine of its own, so that
-// an environment that takes long to become healthy (or never does) holds no
-// worker.
-func (e *Engine) startWait(es *envState, gen uint64, head string, inv apply.Inventory, res *render.Result, summary string, start time.Time) {
-	ctx, cancel := context.WithCancel(e.waitCtx)
-	es.mu.Lock()
-	superseded := gen != es.gen
-	if !superseded {
-		es.cancelWait = cancel
-	}
-	es.mu.Unlock()
-	if superseded {
-		cancel()
-		return
-	}
-	e.waits.Go(func() {
-		defer cancel()
-		class, err := e.waitAndVerify(ctx, es, head, inv, res)
-		e.finish(es, gen, head, start, summary, class, err)
-	})
-}
-
-// finish records the outcome of reconcile generation gen: status, history and
-// metrics, unless a newer generation superseded it. It returns the error,
-// marked for retry when transient.
-func (e *Engine) finish(es *envState, gen uint64, head string, start time.Time, summary string, class class, err error) error {
-	repo, env := es.repo.spec.Name, es.spec.Name
-	es.mu.Lock()
-	defer es.mu.Unlock()
-	if gen != es.gen {
-		return nil
-	}
-	result := "success"
-	if err != nil {
-		result = "failure"
-	}
-	e.metrics.reconcileDuration.WithLabelValues(repo, env, result).Observe(time.Since(start).Seconds())
-	e.metrics.reconciles.WithLabelValues(repo, env, result).Inc()
-	rec := Record{Revision: head, Result: result, Summary: summary, Started: start, Duration: time.Since(start)}
-	es.status.LastReconcile = time.Now()
-	if err != nil {
-		rec.Error = err.Error()
-		es.status.Phase, es.status.LastError = Failed, err.Error()
-		if class == terminal {
-			es.failedAt = head
-		}
-		es.status.record(rec)
-		e.metrics.setInfo(repo, env, es.status.Revision, Failed)
-		e.log.Error("reconcile failed", "repo", repo, "env", env, "revision", head, "error", err)
-		if class == transientFailure {
-			return &retryError{err}
-		}
-		return err
-	}
-	es.status.Phase, es.status.LastError, es.status.Health = Idle, "", HealthHealthy
-	es.status.Revision, es.applied, es.failedAt = head, head, ""
-	if summary != es.status.Summary || len(es.status.History) == 0 || es.status.History[len(es.status.History)-1].Revision != head {
-		es.status.LastChange = time.Now()
-	}
-	es.status.Summary = summary
-	es.status.record(rec)
-	e.metrics.setInfo(repo, env, head, Idle)
-	return nil
-}
-
-// renderAndApply renders the commit and applies it.
-func (e *Engine) renderAndApply(ctx context.Context, es *envState, head string, inv apply.Inventory) (*render.Result, string, class, error) {
+// renderAndApply renders the commit and applies it, and says which step
+// failed when one did.
+func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, head string) (*render.Result, string, Step, error) {
 	repo, env := es.repo.spec.Name, es.spec.Name
 	tree, err := es.repo.spec.Source.Checkout(ctx, head)
 	if err != nil {
-		return nil, "", transientFailure, err
+		return nil, "", StepFetch, err
 	}
 	defer tree.Release()
 
-	e.setPhase(es, Rendering)
+	e.setPhase(es, gen, Rendering)
 	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: es.spec.Path})
 	e.metrics.renders.WithLabelValues(repo, env).Inc()
 	if err != nil {
-		return nil, "", terminal, err
+		return nil, "", StepRender, err
 	}
-	es.mu.Lock()
-	es.inputs = make(map[string]bool, len(res.Inputs))
-	for _, in := range res.Inputs {
-		es.inputs[in] = true
-	}
-	es.mu.Unlock()
+	es.update(gen, func() {
+		es.inputs = make(map[string]bool, len(res.Inputs))
+		for _, in := range res.Inputs {
+			es.inputs[in] = true
+		}
+	})
 
-	e.setPhase(es, Applying)
-	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: inv, Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete})
+	e.setPhase(es, gen, Applying)
+	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: es.inventory(), Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete})
 	summary := ""
 	if cs != nil {
 		summary = cs.Summary()
@@ -259,73 +272,13 @@ func (e *Engine) renderAndApply(ctx context.Context, es *envState, head string, 
 		}
 	}
 	if err != nil {
-		return nil, summary, classifyApply(err), err
+		return nil, summary, StepApply, err
 	}
-	return res, summary, terminal, nil
+	return res, summary, "", nil
 }
 
-// waitAndVerify waits until the applied objects are healthy, then runs the
-// Verifier. Either failing makes the environment unhealthy.
-func (e *Engine) waitAndVerify(ctx context.Context, es *envState, head string, inv apply.Inventory, res *render.Result) (class, error) {
-	report, err := es.spec.Applier.Wait(ctx, inv, res.Objects, e.opts.HealthTimeout)
-	es.mu.Lock()
-	es.status.Health = HealthHealthy
-	if err != nil {
-		es.status.Health = HealthUnhealthy
-	}
-	es.mu.Unlock()
-	if err != nil {
-		return unhealthy, fmt.Errorf("health: %w", err)
-	}
-	if e.opts.Verifier != nil {
-		e.setPhase(es, Verifying)
-		applied := Applied{Repository: es.repo.spec.Name, Environment: es.spec.Name, Revision: head, Result: res, Health: report}
-		if err := e.opts.Verifier.Verify(ctx, applied); err != nil {
-			return unhealthy, fmt.Errorf("verify: %w", err)
-		}
-	}
-	return terminal, nil
-}
-
-func (e *Engine) setPhase(es *envState, p Phase) {
-	es.mu.Lock()
-	es.status.Phase = p
-	rev := es.status.Revision
-	es.mu.Unlock()
-	e.metrics.setInfo(es.repo.spec.Name, es.spec.Name, rev, p)
-}
-
-// classifyApply: a mass delete or an object the API server refuses is bad
-// input; anything else (a timeout, throttling, an unreachable server) is
-// transient.
-func classifyApply(err error) class {
-	if _, ok := errors.AsType[*apply.MassDeleteError](err); ok {
-		return terminal
-	}
-	var objErrs []*apply.ObjectError
-	collect(err, &objErrs)
-	if len(objErrs) == 0 {
-		return transientFailure
-	}
-	for _, oe := range objErrs {
-		if oe.Transient {
-			return transientFailure
-		}
-	}
-	return terminal
-}
-
-// collect gathers the ObjectErrors of a joined error tree.
-func collect(err error, out *[]*apply.ObjectError) {
-	if oe, ok := err.(*apply.ObjectError); ok {
-		*out = append(*out, oe)
-		return
-	}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range joined.Unwrap() {
-			collect(e, out)
-		}
-	}
+func (e *Engine) setPhase(es *envState, gen uint64, p Phase) {
+	es.update(gen, func() { es.status.Phase = p })
 }
 
 // touches reports whether any changed path is an input of the environment.
@@ -336,4 +289,12 @@ func touches(changed []string, inputs map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+func modelVersions(res *render.Result) []ModelVersion {
+	out := make([]ModelVersion, len(res.Models))
+	for i, m := range res.Models {
+		out[i] = ModelVersion{Name: m.Name, Version: m.Spec.Version}
+	}
+	return out
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	ferryobject "github.com/ferry-gitops/ferry/internal/object"
 )
 
 // readyMarker is written into a clone once its first fetch completed; a clone
@@ -292,9 +294,5 @@ func (r *Repository) commit(repo *git.Repository, sha string) (*object.Commit, e
 	return c, nil
 }
 
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
+// short cuts a SHA for messages, as every Ferry package does.
+func short(sha string) string { return ferryobject.ShortSHA(sha) }

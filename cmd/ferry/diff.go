@@ -11,8 +11,9 @@ import (
 	"github.com/ferry-gitops/ferry/render"
 )
 
-// errDiffers makes `ferry diff` exit 1 when a cluster differs from Git.
-var errDiffers = errors.New("the cluster differs from Git")
+// errDiffers makes `ferry diff` exit 1 when a cluster differs from Git; any
+// other error makes it exit 2, so CI can tell the two apart.
+var errDiffers = &exitError{code: 1, err: errors.New("the cluster differs from Git")}
 
 func newDiffCommand() *cobra.Command {
 	var cfgPath, env string
@@ -21,14 +22,14 @@ func newDiffCommand() *cobra.Command {
 		Short: "Show what applying Git's head would change in each cluster; exit 1 when anything would",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := loadApp(cfgPath)
+			a, err := loadApp(cfgPath, forCLI)
 			if err != nil {
-				return err
+				return &exitError{code: 2, err: err}
 			}
 			out := cmd.OutOrStdout()
 			differs := false
 			problems := a.forEachRendered(cmd.Context(), env, func(repo engine.Repository, e engine.Environment, head string, res *render.Result) error {
-				diffs, err := e.Applier.(*apply.Applier).Diff(cmd.Context(), apply.Request{
+				diffs, err := a.appliers[repo.Name+"/"+e.Name].Diff(cmd.Context(), apply.Request{
 					Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects,
 				})
 				for _, d := range diffs {
@@ -40,7 +41,7 @@ func newDiffCommand() *cobra.Command {
 				return err
 			})
 			if len(problems) > 0 {
-				return errors.Join(problems...)
+				return &exitError{code: 2, err: errors.Join(problems...)}
 			}
 			if differs {
 				return errDiffers

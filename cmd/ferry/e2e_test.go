@@ -3,13 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,14 +36,13 @@ type e2e struct {
 	prefix  string
 	repo    string
 	config  string
-	addr    string
 }
 
 func newE2E(t *testing.T, envs ...string) *e2e {
 	t.Helper()
 	c := sharedCluster(t)
-	n := time.Now().UnixNano() % 1_000_000
-	x := &e2e{cluster: c, prefix: fmt.Sprintf("cmd-%d", n), repo: fmt.Sprintf("models-%d", n)}
+	n := e2eSeq.Add(1)
+	x := &e2e{cluster: c, prefix: fmt.Sprintf("cmd-%d-%d", os.Getpid()%100000, n), repo: fmt.Sprintf("models-%d", n)}
 	x.srv = testenv.NewGitServer(t, testenv.GitServerOptions{})
 	x.srv.CreateRepo(t, "models")
 	x.wt = x.srv.Clone(t, "models")
@@ -54,16 +55,13 @@ func newE2E(t *testing.T, envs ...string) *e2e {
 		}
 	})
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	x.addr = ln.Addr().String()
-	ln.Close()
 	var envYAML strings.Builder
 	for _, env := range envs {
 		fmt.Fprintf(&envYAML, "      - {name: %s, path: environments/%s, cluster: {kubeconfig: %q}}\n", env, env, c.Kubeconfig)
 	}
 	x.config = filepath.Join(t.TempDir(), "ferry.yaml")
-	require.NoError(t, os.WriteFile(x.config, []byte(fmt.Sprintf(`listen: %q
+	require.NoError(t, os.WriteFile(x.config, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
+adminListen: 127.0.0.1:0
 resync: "@every 1h"
 dataDir: %q
 webhook:
@@ -74,13 +72,51 @@ repositories:
     allowLocal: true
     github: {owner: acme, repo: ml-models}
     environments:
-%s`, x.addr, t.TempDir(), x.repo, x.srv.URL, envYAML.String())), 0o600))
+%s`, t.TempDir(), x.repo, x.srv.URL, envYAML.String())), 0o600))
 	t.Setenv("FERRY_TEST_WEBHOOK_SECRET", hookSecret)
 	return x
 }
 
 func (x *e2e) deployment(t *testing.T, env string) (*appsv1.Deployment, error) {
 	return x.cluster.Client.AppsV1().Deployments(x.prefix+"-"+env).Get(t.Context(), "fraud-detector", metav1.GetOptions{})
+}
+
+var e2eSeq atomic.Int64
+
+// syncBuffer is a log a test reads while serve writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// addresses waits for serve's "serving" line and returns the public and
+// admin base URLs it names (both listen on port 0: no port is guessed).
+func (s *syncBuffer) addresses(t *testing.T) (public, admin string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		for _, line := range strings.Split(s.String(), "\n") {
+			var entry struct{ Msg, Addr, Admin string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving" {
+				public, admin = "http://"+entry.Addr, "http://"+entry.Admin
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	require.NoError(t, err, "serve never said where it listens: %s", s.String())
+	return public, admin
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -103,20 +139,24 @@ func pushPayload(after string) []byte {
 func TestServeAppliesAPushSignalledByAWebhook(t *testing.T) {
 	x := newE2E(t, "dev", "staging")
 	ctx, cancel := context.WithCancel(t.Context())
-	var logs bytes.Buffer
+	var logs syncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--config", x.config, "--log-format", "json"}, io.Discard, &logs)
 	}()
-	base := "http://" + x.addr
+	base, admin := logs.addresses(t)
 
 	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		code, _ := get(t, base+"/readyz")
 		return code == 200, nil
 	})
-	require.NoError(t, err, "ready once the repository was fetched")
+	require.NoError(t, err, "ready once the engine runs")
 	code, _ := get(t, base+"/healthz")
 	assert.Equal(t, 200, code)
+	for _, private := range []string{"/metrics", "/api/v1/status"} {
+		code, _ := get(t, base+private)
+		assert.Equal(t, http.StatusNotFound, code, "%s is not served on the public listener", private)
+	}
 
 	x.wt.Write(t, "environments/dev/models.yaml", testenv.ModelPin("1.1.0"))
 	head := x.wt.Commit(t, "bump fraud-detector to 1.1.0 in dev")
@@ -147,19 +187,19 @@ func TestServeAppliesAPushSignalledByAWebhook(t *testing.T) {
 	require.NoError(t, err, "the new version is applied and Available")
 
 	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		_, status := get(t, base+"/api/v1/status")
+		_, status := get(t, admin+"/api/v1/status")
 		return strings.Contains(status, `"revision":"`+head+`"`) && strings.Contains(status, `"phase":"Idle"`), nil
 	})
 	require.NoError(t, err)
-	_, metrics := get(t, base+"/metrics")
+	_, metrics := get(t, admin+"/metrics")
 	assert.Contains(t, metrics, "ferry_reconcile_total")
 	assert.Contains(t, metrics, `ferry_webhook_requests_total{event="push",outcome="accepted"} 1`)
 	assert.Contains(t, metrics, "ferry_environment_info{environment=\"dev\"")
 
 	var table bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"status", "--server", base}, &table, io.Discard))
+	require.NoError(t, run(t.Context(), []string{"status", "--server", admin}, &table, io.Discard))
 	assert.Contains(t, table.String(), "REPOSITORY")
-	assert.Contains(t, table.String(), x.repo+"  dev")
+	assert.Regexp(t, `(?m)^`+x.repo+` +dev +`+head[:12]+` +Idle +Healthy`, table.String())
 	assert.Contains(t, table.String(), head[:12])
 
 	cancel()

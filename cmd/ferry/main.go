@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,26 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ferry:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitError carries the exit code of a command whose codes mean something
+// (ferry diff: 1 when the cluster differs, 2 on an error).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is 1 for an error, or the code an exitError carries.
+func exitCode(err error) int {
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.code
+	}
+	return 1
 }
 
 // run executes one ferry command line. It is main without the process: tests
@@ -35,6 +54,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCommand(), newRenderCommand(), newServeCommand(), newSyncCommand(), newStatusCommand(), newValidateCommand(), newDiffCommand())
+	root.AddCommand(newVersionCommand(), newRenderCommand(), newServeCommand(), newSyncCommand(), newStatusCommand(), newValidateCommand(), newDiffCommand(), newPromoteCommand())
 	return root.ExecuteContext(ctx)
 }

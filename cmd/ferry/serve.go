@@ -70,10 +70,18 @@ func newServeCommand() *cobra.Command {
 
 // serve runs until ctx ends (SIGTERM, SIGINT): then it stops accepting
 // requests, lets the engine finish what is in flight, and returns nil.
+//
+// It listens twice: cfg.Listen is public and serves only GitHub's webhooks,
+// /healthz and /readyz; cfg.AdminListen (loopback by default) serves what
+// must not be public: /metrics and /api/v1/status.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	secrets, err := cfg.WebhookSecrets(os.Getenv)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := build(cfg)
+	a, err := build(cfg, forServe)
 	if err != nil {
 		return err
 	}
@@ -82,24 +90,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	public := http.NewServeMux()
+	public.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	public.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !eng.Ready() {
-			http.Error(w, "not ready: not every repository has been fetched yet", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: the engine is not running", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(statusResponse{Environments: eng.Status()})
-	})
-	secrets, err := cfg.WebhookSecrets(os.Getenv)
-	if err != nil {
-		return err
-	}
 	if len(secrets) > 0 {
 		hook, err := webhooks.NewGitHub(webhooks.Options{
 			Secrets:      secrets,
@@ -111,17 +110,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		mux.Handle("/webhooks/github", hook)
+		public.Handle("/webhooks/github", hook)
 	}
+	admin := http.NewServeMux()
+	admin.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	admin.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(statusResponse{Environments: eng.Status()})
+	})
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	servers, served, err := listen([]string{cfg.Listen, cfg.AdminListen}, []http.Handler{public, admin})
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		return err
 	}
-	srv := httpserver.New(cfg.Listen, mux, httpserver.Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "repositories", len(cfg.Repositories))
+	log.Info("serving", "addr", servers[0].Addr, "admin", servers[1].Addr, "repositories", len(cfg.Repositories))
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
@@ -137,20 +139,51 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("http shutdown", "error", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("http shutdown", "addr", srv.Addr, "error", err)
+		}
 	}
 	stopEngine()
 	return <-ran
 }
 
+// listen starts a hardened server for each address and handler; each
+// server's Addr is the address it got (a port of 0 is chosen by the system).
+// The channel receives the first failure of any.
+func listen(addrs []string, handlers []http.Handler) ([]*http.Server, <-chan error, error) {
+	served := make(chan error, len(addrs))
+	var servers []*http.Server
+	for i, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, srv := range servers {
+				srv.Close()
+			}
+			return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		srv := httpserver.New(ln.Addr().String(), handlers[i], httpserver.Options{})
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				served <- err
+			}
+		}()
+	}
+	return servers, served, nil
+}
+
 // sink hands webhook events to the engine: a push asks for a fetch of its
-// repository. Pull request previews belong to the promote work; until then
-// they are acknowledged and dropped.
+// repository; a check or status event wakes environments waiting for
+// required checks. Pull request events are acknowledged; previews are not
+// built yet.
 func sink(eng *engine.Engine) func(webhooks.Event) bool {
 	return func(ev webhooks.Event) bool {
-		if ev.Kind == webhooks.KindPush {
+		switch ev.Kind {
+		case webhooks.KindPush:
 			return eng.Notify(ev.Repository)
+		case webhooks.KindChecks:
+			return eng.NotifyChecks(ev.Repository)
 		}
 		return true
 	}

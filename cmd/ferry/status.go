@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-gitops/ferry/internal/config"
 )
 
 func newStatusCommand() *cobra.Command {
@@ -39,6 +41,6 @@ func newStatusCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:8080", "URL of a running ferry serve")
+	cmd.Flags().StringVar(&server, "server", "http://"+config.DefaultAdminListen, "URL of a running ferry serve's admin listener (adminListen in ferry.yaml)")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-gitops/ferry/internal/engine"
+	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 func newSyncCommand() *cobra.Command {
@@ -24,7 +25,7 @@ func newSyncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := loadApp(cfgPath)
+			a, err := loadApp(cfgPath, forCLI)
 			if err != nil {
 				return err
 			}
@@ -60,19 +61,20 @@ func printStatus(w io.Writer, statuses []engine.Status) {
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Repository, s.Environment, shortSHA(s.Revision), s.Phase, s.Health, change, oneLine(lastErr))
+		phase := string(s.Phase)
+		if s.Phase == engine.Failed && s.FailedStep != "" {
+			phase += " (" + string(s.FailedStep) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Repository, s.Environment, shortSHA(s.Revision), phase, s.Health, change, oneLine(lastErr))
 	}
 	tw.Flush()
 }
 
 func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
 	if s == "" {
 		return "-"
 	}
-	return s
+	return object.ShortSHA(s)
 }
 
 // oneLine keeps a table row on one line; the full error is in the JSON status.

@@ -17,7 +17,7 @@ func newValidateCommand() *cobra.Command {
 		Short: "Check ferry.yaml, fetch each repository and render every environment; report every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := loadApp(cfgPath)
+			a, err := loadApp(cfgPath, forCLI)
 			if err != nil {
 				return err
 			}

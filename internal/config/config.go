@@ -4,9 +4,11 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -21,11 +23,16 @@ import (
 
 // Config is ferry.yaml.
 type Config struct {
-	// Listen is the address of the HTTP server: webhooks, health, metrics, status.
+	// Listen is the public HTTP server: webhooks, /healthz and /readyz only.
 	Listen string `json:"listen,omitempty"`
+	// AdminListen is the HTTP server that is not public: /metrics,
+	// /api/v1/status and the dashboard. Default loopback.
+	AdminListen string `json:"adminListen,omitempty"`
 	// Resync is a robfig/cron spec: fetch and drift-check every repository.
 	Resync string `json:"resync,omitempty"`
-	// DataDir holds clones and checkouts; default /var/lib/ferry.
+	// DataDir holds clones and checkouts. Unset, ferry serve uses
+	// /var/lib/ferry and the other commands the user's cache directory
+	// (DataDirFor).
 	DataDir      string       `json:"dataDir,omitempty"`
 	Webhook      Webhook      `json:"webhook,omitempty"`
 	Repositories []Repository `json:"repositories"`
@@ -60,7 +67,9 @@ type Auth struct {
 	KnownHostsFile string `json:"knownHostsFile,omitempty"`
 }
 
-// GitHub says where the repository's pull requests live.
+// GitHub says where the repository's pull requests live. Owner and Repo
+// default to those of a github.com URL; APIURL to https://api.github.com/
+// (GitHub Enterprise: https://HOST/api/v3/).
 type GitHub struct {
 	APIURL string `json:"apiURL,omitempty"`
 	Owner  string `json:"owner,omitempty"`
@@ -86,15 +95,19 @@ type Cluster struct {
 
 // Defaults filled in by Load.
 const (
-	DefaultListen  = ":8080"
-	DefaultResync  = "@every 5m"
+	DefaultListen      = ":8080"
+	DefaultAdminListen = "127.0.0.1:8081"
+	DefaultResync      = "@every 5m"
+	// DefaultDataDir is ferry serve's; see DataDirFor.
 	DefaultDataDir = "/var/lib/ferry"
 	DefaultBranch  = "main"
 )
 
 // Load reads, decodes and validates the file at path. Every problem is
 // reported, each as "key.path: what is wrong; what is expected". Secret
-// sources are checked to be set (getenv and file existence), not read.
+// sources are checked to be set (getenv and file existence), not read —
+// except the webhook secret, which only ferry serve needs: WebhookSecrets
+// checks it.
 func Load(file string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -138,11 +151,11 @@ func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.AdminListen == "" {
+		c.AdminListen = DefaultAdminListen
+	}
 	if c.Resync == "" {
 		c.Resync = DefaultResync
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
 	}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
@@ -165,18 +178,16 @@ func (c *Config) validate(getenv func(string) string) []error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not an address; expected host:port such as \":8080\"", c.Listen)
 	}
+	if _, port, err := net.SplitHostPort(c.AdminListen); err != nil {
+		add("adminListen", "%q is not an address; expected host:port such as \"127.0.0.1:8081\"", c.AdminListen)
+	} else if c.AdminListen == c.Listen && port != "0" {
+		add("adminListen", "%q is also listen: status and metrics must not be served on the public port", c.AdminListen)
+	}
 	if _, err := cron.ParseStandard(c.Resync); err != nil {
 		add("resync", "%q is not a cron spec (%v); expected e.g. \"@every 5m\" or \"*/5 * * * *\"", c.Resync, err)
 	}
-	if !c.Webhook.Disabled {
-		switch {
-		case c.Webhook.SecretEnv == "" && c.Webhook.SecretFile == "":
-			add("webhook.secretEnv", "webhooks are on but no secret is configured; set secretEnv or secretFile, or webhook.disabled: true")
-		case c.Webhook.SecretEnv != "" && getenv(c.Webhook.SecretEnv) == "":
-			add("webhook.secretEnv", "environment variable %s is empty or unset; export the webhook secret there", c.Webhook.SecretEnv)
-		case c.Webhook.SecretFile != "" && !readable(c.Webhook.SecretFile):
-			add("webhook.secretFile", "%s cannot be read", c.Webhook.SecretFile)
-		}
+	if !c.Webhook.Disabled && c.Webhook.SecretEnv == "" && c.Webhook.SecretFile == "" {
+		add("webhook.secretEnv", "webhooks are on but no secret is configured; set secretEnv or secretFile, or webhook.disabled: true")
 	}
 	if len(c.Repositories) == 0 {
 		add("repositories", "no repository configured; add at least one")
@@ -200,6 +211,7 @@ func (c *Config) validate(getenv func(string) string) []error {
 			add(key+".branch", "%v", err)
 		}
 		errs = append(errs, r.Auth.validate(key+".auth", getenv)...)
+		errs = append(errs, r.validateGitHub(key)...)
 		errs = append(errs, r.validateEnvironments(key)...)
 	}
 	return errs
@@ -297,6 +309,52 @@ func (r Repository) promotionCycle(start string) string {
 		seen = append(seen, cur)
 	}
 	return ""
+}
+
+// GitHubRepo returns the repository's GitHub API URL, owner and name: as
+// configured, the owner and name defaulting to a github.com URL's. ok is false
+// when the repository is not on GitHub as far as ferry.yaml says.
+func (r Repository) GitHubRepo() (apiURL, owner, repo string, ok bool) {
+	if r.GitHub != nil {
+		apiURL, owner, repo = r.GitHub.APIURL, r.GitHub.Owner, r.GitHub.Repo
+	}
+	if owner == "" || repo == "" {
+		if u, err := url.Parse(r.URL); err == nil && strings.EqualFold(u.Host, "github.com") {
+			parts := strings.Split(strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git"), "/")
+			if len(parts) == 2 {
+				owner, repo = cmp.Or(owner, parts[0]), cmp.Or(repo, parts[1])
+			}
+		}
+	}
+	return apiURL, owner, repo, owner != "" && repo != ""
+}
+
+func (r Repository) validateGitHub(key string) []error {
+	var errs []error
+	add := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", k, fmt.Sprintf(format, args...)))
+	}
+	if r.GitHub != nil && r.GitHub.APIURL != "" {
+		u, err := url.Parse(r.GitHub.APIURL)
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && r.AllowLocal)) || u.Host == "" {
+			add(key+".github.apiURL", "%q is not an https URL; expected https://api.github.com/ or https://HOST/api/v3/", r.GitHub.APIURL)
+		}
+	}
+	_, _, _, onGitHub := r.GitHubRepo()
+	hasToken := r.Auth.TokenEnv != "" || r.Auth.TokenFile != ""
+	for j, e := range r.Environments {
+		if e.PromoteTo == "" || e.Promotion != "pull-request" {
+			continue
+		}
+		ek := fmt.Sprintf("%s.environments[%d].promotion", key, j)
+		switch {
+		case !onGitHub:
+			add(ek, "pull-request promotion needs the repository on GitHub: set github.owner and github.repo (or a github.com url), or use promotion: branch")
+		case !hasToken:
+			add(ek, "pull-request promotion needs a GitHub token: set auth.tokenEnv or auth.tokenFile, or use promotion: branch")
+		}
+	}
+	return errs
 }
 
 func readable(file string) bool {

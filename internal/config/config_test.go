@@ -34,7 +34,16 @@ func TestAValidConfigLoadsWithDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "main", c.Repositories[0].Branch)
 	assert.Equal(t, "pull-request", c.Repositories[0].Environments[0].Promotion)
-	assert.Equal(t, DefaultDataDir, c.DataDir)
+	assert.Equal(t, DefaultAdminListen, c.AdminListen)
+	serveDir, err := c.DataDirFor(true)
+	require.NoError(t, err)
+	assert.Equal(t, DefaultDataDir, serveDir)
+	cliDir, err := c.DataDirFor(false)
+	require.NoError(t, err)
+	assert.NotEqual(t, DefaultDataDir, cliDir, "a person running the CLI cannot write /var/lib/ferry")
+	_, owner, repo, ok := c.Repositories[0].GitHubRepo()
+	assert.True(t, ok)
+	assert.Equal(t, "acme/ml-models", owner+"/"+repo, "taken from the github.com URL")
 
 	secrets, err := c.WebhookSecrets(fullEnv)
 	require.NoError(t, err)
@@ -76,7 +85,16 @@ func TestEachCheckNamesTheKeyAndWhatIsExpected(t *testing.T) {
 		}, fullEnv, "promoteTo", "cycle: dev -> staging -> prod -> dev"},
 		{"a bad cron spec", func(s string) string { return strings.Replace(s, "@every 5m", "every five minutes", 1) }, fullEnv, "resync", "not a cron spec"},
 		{"a bad listen address", func(s string) string { return strings.Replace(s, `":8080"`, `"eighty"`, 1) }, fullEnv, "listen", "not an address"},
-		{"an unset webhook secret", func(s string) string { return s }, env(map[string]string{"GITHUB_TOKEN": "x"}), "webhook.secretEnv", "FERRY_WEBHOOK_SECRET is empty or unset"},
+		{"an admin address equal to the public one", func(s string) string { return s + "adminListen: \":8080\"\n" }, fullEnv, "adminListen", "must not be served on the public port"},
+		{"pull-request promotion without GitHub", func(s string) string {
+			return strings.Replace(s, "https://github.com/acme/ml-models.git", "https://git.example.com/ml-models.git", 1)
+		}, fullEnv, "repositories[0].environments[0].promotion", "use promotion: branch"},
+		{"pull-request promotion without a token", func(s string) string {
+			return strings.Replace(s, "    auth: {tokenEnv: GITHUB_TOKEN}\n", "", 1)
+		}, fullEnv, "repositories[0].environments[0].promotion", "needs a GitHub token"},
+		{"a GitHub API URL that is not https", func(s string) string {
+			return strings.Replace(s, "    auth: {tokenEnv", "    github: {apiURL: \"ftp://ghe.example.com/\"}\n    auth: {tokenEnv", 1)
+		}, fullEnv, "repositories[0].github.apiURL", "not an https URL"},
 		{"webhooks without a secret source", func(s string) string {
 			return strings.Replace(s, "  secretEnv: FERRY_WEBHOOK_SECRET\n", "  secretEnv: \"\"\n", 1)
 		}, fullEnv, "webhook.secretEnv", "no secret"},
@@ -111,6 +129,15 @@ func TestEachCheckNamesTheKeyAndWhatIsExpected(t *testing.T) {
 			assert.NotContains(t, err.Error(), "hook-CANARY")
 		})
 	}
+}
+
+func TestOnlyServeNeedsTheWebhookSecret(t *testing.T) {
+	noSecret := env(map[string]string{"GITHUB_TOKEN": "ghs_CANARY"})
+	c, err := Parse([]byte(valid), noSecret)
+	require.NoError(t, err, "sync, diff, validate, promote and preview run without it")
+	_, err = c.WebhookSecrets(noSecret)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "webhook.secretEnv: webhook: environment variable FERRY_WEBHOOK_SECRET is empty or unset")
 }
 
 func TestAllProblemsAreReportedAtOnce(t *testing.T) {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ferry-gitops/ferry/source"
@@ -10,6 +11,7 @@ import (
 
 // WebhookSecrets returns the webhook secrets: the current one, then the
 // previous one during a rotation. Nothing is returned when webhooks are off.
+// Only ferry serve needs them: the other commands run without.
 func (c *Config) WebhookSecrets(getenv func(string) string) ([][]byte, error) {
 	if c.Webhook.Disabled {
 		return nil, nil
@@ -17,7 +19,11 @@ func (c *Config) WebhookSecrets(getenv func(string) string) ([][]byte, error) {
 	var secrets [][]byte
 	current, err := secretValue("webhook", c.Webhook.SecretEnv, c.Webhook.SecretFile, getenv)
 	if err != nil {
-		return nil, err
+		key := "webhook.secretEnv"
+		if c.Webhook.SecretEnv == "" {
+			key = "webhook.secretFile"
+		}
+		return nil, fmt.Errorf("%s: %w; ferry serve needs the webhook secret (or webhook.disabled: true)", key, err)
 	}
 	secrets = append(secrets, []byte(current))
 	if c.Webhook.PreviousSecretEnv != "" {
@@ -26,6 +32,32 @@ func (c *Config) WebhookSecrets(getenv func(string) string) ([][]byte, error) {
 		}
 	}
 	return secrets, nil
+}
+
+// DataDirFor returns where clones live: dataDir when set; else, for ferry
+// serve, DefaultDataDir (a volume in a pod), and for the commands a person
+// runs, ferry in their cache directory (~/.cache/ferry on Linux).
+func (c *Config) DataDirFor(serve bool) (string, error) {
+	if c.DataDir != "" {
+		return c.DataDir, nil
+	}
+	if serve {
+		return DefaultDataDir, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("dataDir: no cache directory to default to (%w); set dataDir in ferry.yaml", err)
+	}
+	return filepath.Join(cache, "ferry"), nil
+}
+
+// GitHubToken returns the token API calls for the repository carry: the
+// same as its Git auth.
+func (r Repository) GitHubToken(getenv func(string) string) (string, error) {
+	if r.Auth.TokenEnv == "" && r.Auth.TokenFile == "" {
+		return "", nil
+	}
+	return secretValue("repository "+r.Name+" token", r.Auth.TokenEnv, r.Auth.TokenFile, getenv)
 }
 
 // SourceAuth reads the repository's credentials from where Auth says they are.

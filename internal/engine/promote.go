@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -236,4 +237,88 @@ func evidenceOf(v *apply.Verification, health *apply.HealthReport) promote.Evide
 		ev.Health += " (verified " + v.Time.UTC().Format(time.RFC3339) + ")"
 	}
 	return ev
+}
+
+// PromoteRequest is one promotion run by hand (ferry promote).
+type PromoteRequest struct {
+	// Repository is ferry's name for it; "" when there is only one.
+	Repository string
+	// Model is the model to promote; "" promotes every model that differs.
+	Model string
+	// From is the environment the model passed in; To the one it moves to
+	// ("" means From's promoteTo).
+	From, To string
+	// Force promotes Git's head without asking the cluster whether From
+	// passed there: the pull request's diff is Git against Git.
+	Force bool
+}
+
+// Promote runs the promote step once, in the foreground. Without Force it
+// promotes the revision From was last verified at, as its inventory says,
+// and refuses when that verification did not pass.
+func (e *Engine) Promote(ctx context.Context, req PromoteRequest) ([]Promotion, error) {
+	rs, err := e.repository(req.Repository)
+	if err != nil {
+		return nil, err
+	}
+	from := rs.envs[req.From]
+	if from == nil {
+		return nil, fmt.Errorf("%s: no environment %q", rs.spec.Name, req.From)
+	}
+	toName := cmp.Or(req.To, from.spec.PromoteTo)
+	to := rs.envs[toName]
+	switch {
+	case toName == "":
+		return nil, fmt.Errorf("%s/%s promotes nowhere: give --to, or set promoteTo in ferry.yaml", rs.spec.Name, req.From)
+	case to == nil:
+		return nil, fmt.Errorf("%s: no environment %q", rs.spec.Name, toName)
+	case to == from:
+		return nil, fmt.Errorf("%s/%s cannot promote into itself", rs.spec.Name, req.From)
+	}
+
+	head, err := rs.spec.Source.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rev, ev := head, promote.Evidence{Health: "not verified: promoted with --force"}
+	if !req.Force {
+		v, err := from.spec.Applier.Verification(ctx, from.inventory())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s/%s: read its verification from the cluster (or promote with --force): %w", rs.spec.Name, req.From, err)
+		case v == nil:
+			return nil, fmt.Errorf("%s/%s has not been verified in its cluster yet; wait for ferry serve or ferry sync, or promote with --force", rs.spec.Name, req.From)
+		case !v.Passed:
+			return nil, fmt.Errorf("%s/%s did not pass at %s (%s); fix it, or promote with --force", rs.spec.Name, req.From, object.ShortSHA(v.Revision), v.Reason)
+		}
+		rev, ev = v.Revision, evidenceOf(v, nil)
+	}
+
+	tree, err := rs.spec.Source.Checkout(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: from.spec.Path})
+	tree.Release()
+	if err != nil {
+		return nil, err
+	}
+	if req.Model != "" && !slices.ContainsFunc(res.Models, func(m *render.Model) bool { return m.Name == req.Model }) {
+		return nil, fmt.Errorf("%s/%s has no model %q at %s", rs.spec.Name, req.From, req.Model, object.ShortSHA(rev))
+	}
+	return e.promoteInto(ctx, from, to, rev, res, ev, req.Model)
+}
+
+// repository finds a repository by name, or the only one when name is "".
+func (e *Engine) repository(name string) (*repoState, error) {
+	if name == "" && len(e.repos) == 1 {
+		for _, rs := range e.repos {
+			return rs, nil
+		}
+	}
+	rs, ok := e.repos[name]
+	if !ok {
+		return nil, fmt.Errorf("no repository %q in ferry.yaml (give --repository when there are several)", name)
+	}
+	return rs, nil
 }

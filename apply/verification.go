@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,7 +45,8 @@ type CheckOutcome struct {
 // after an apply, so the ConfigMap and its namespace exist.
 func (a *Applier) SaveVerification(ctx context.Context, inv Inventory, v Verification) error {
 	// Logs are for the moment of the failure, not for the record: keep the
-	// ConfigMap small.
+	// ConfigMap small. (A copy: the caller's results keep theirs.)
+	v.Tests = slices.Clone(v.Tests)
 	for i := range v.Tests {
 		v.Tests[i].Logs = ""
 	}

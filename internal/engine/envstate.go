@@ -74,6 +74,13 @@ func (es *envState) current(gen uint64) (string, bool) {
 	return es.target, gen == es.gen
 }
 
+// settled reports whether every step after health has run for rev, with
+// success or for good. Callers hold es.mu.
+func (es *envState) settled(rev string) bool {
+	v := es.verified
+	return v.Revision == rev && (v.Reason != "" || (v.Passed && (v.Promoted || es.spec.PromoteTo == "")))
+}
+
 // signalChecks wakes a wait for required checks, if there is one; it never blocks.
 func (es *envState) signalChecks() {
 	select {

@@ -56,12 +56,15 @@ func (p *pipeline) run(ctx context.Context) error {
 	if v.Revision != rev {
 		v = apply.Verification{Revision: rev}
 	}
+	es.mu.Lock()
+	settled := es.settled(rev)
+	es.mu.Unlock()
 	switch {
-	case v.Reason != "":
+	case settled && v.Reason != "":
 		// This revision already failed a step after health: report it again,
 		// never run it again (a drift check, a restart).
 		return p.finish(Step(v.Step), errors.New(v.Reason))
-	case v.Passed && (v.Promoted || es.spec.PromoteTo == ""):
+	case settled:
 		return p.finish("", nil)
 	case !v.Passed:
 		if step, err := p.verify(ctx, &v); err != nil {

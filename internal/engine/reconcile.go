@@ -132,7 +132,12 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 
 	gen := e.supersede(es, head)
 	start := time.Now()
-	e.commitStatus(es, head, statusPending("rendering"))
+	es.mu.Lock()
+	if !es.settled(head) {
+		// A drift check of a commit whose steps all ran says nothing new.
+		e.queueCommitStatus(es, head, statusPending("rendering"))
+	}
+	es.mu.Unlock()
 	applyCtx, cancel := context.WithTimeout(ctx, e.opts.ApplyTimeout)
 	res, summary, step, err := e.renderAndApply(applyCtx, es, gen, head)
 	cancel()

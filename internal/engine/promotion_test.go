@@ -77,9 +77,12 @@ func (h *harness) promoting(gh *githubtest.Server) func(*Options) {
 func (h *harness) gitHub() *githubtest.Server {
 	bare := h.srv.RepoDir("models")
 	return githubtest.New(h.t, githubtest.Options{
-		Tokens:       []string{ghToken},
-		BranchExists: func(b string) bool { _, err := testenv.Git(bare, "rev-parse", "--verify", "refs/heads/"+b); return err == nil },
-		BranchSHA:    func(b string) string { sha, _ := testenv.Git(bare, "rev-parse", "refs/heads/"+b); return sha },
+		Tokens: []string{ghToken},
+		BranchExists: func(b string) bool {
+			_, err := testenv.Git(bare, "rev-parse", "--verify", "refs/heads/"+b)
+			return err == nil
+		},
+		BranchSHA: func(b string) string { sha, _ := testenv.Git(bare, "rev-parse", "refs/heads/"+b); return sha },
 	})
 }
 

@@ -9,7 +9,7 @@ TOOLS_BIN  := $(shell hack/tools-bin.sh)
 GOTEST     ?= go test -race -timeout 30m
 FUZZTIME   ?= 15s
 
-.PHONY: all build tools test vet cluster cluster-down clean
+.PHONY: all build tools test vet demo demo-down cluster cluster-down clean
 
 all: build
 
@@ -30,6 +30,14 @@ vet:
 test: tools vet
 	FERRY_TOOLS_BIN=$(TOOLS_BIN) $(GOTEST) ./...
 	go test -run '^$$' -fuzz '^FuzzGitHubHandler$$' -fuzztime $(FUZZTIME) ./webhooks
+
+## demo: the whole story on this machine — three clusters, a Git server, ferry serve, a model from dev to prod
+demo: build tools
+	FERRY_TOOLS_BIN=$(TOOLS_BIN) go run ./hack/demo up bin/ferry
+
+## demo-down: delete what make demo left running
+demo-down:
+	FERRY_TOOLS_BIN=$(TOOLS_BIN) go run ./hack/demo down bin/ferry
 
 ## cluster: start a local cluster and print the KUBECONFIG to use
 cluster: tools

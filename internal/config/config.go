@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -33,7 +34,11 @@ type Config struct {
 	// DataDir holds clones and checkouts. Unset, ferry serve uses
 	// /var/lib/ferry and the other commands the user's cache directory
 	// (DataDirFor).
-	DataDir      string       `json:"dataDir,omitempty"`
+	DataDir string `json:"dataDir,omitempty"`
+	// Namespace is the namespace ferry runs in (default ferry-system). No
+	// environment may write there, nor in ferry-system, where ferry keeps
+	// its inventories in every cluster.
+	Namespace    string       `json:"namespace,omitempty"`
 	Webhook      Webhook      `json:"webhook,omitempty"`
 	Repositories []Repository `json:"repositories"`
 }
@@ -65,6 +70,9 @@ type Auth struct {
 	TokenFile      string `json:"tokenFile,omitempty"`
 	SSHKeyFile     string `json:"sshKeyFile,omitempty"`
 	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+	// GitHubApp authenticates Git and the API as a GitHub App installation
+	// (githubapp.go), instead of a token or an SSH key.
+	GitHubApp *GitHubApp `json:"githubApp,omitempty"`
 }
 
 // GitHub says where the repository's pull requests live. Owner and Repo
@@ -84,6 +92,8 @@ type Environment struct {
 	PromoteTo string  `json:"promoteTo,omitempty"`
 	// Promotion is pull-request (default) or branch.
 	Promotion string `json:"promotion,omitempty"`
+	// Policy is what the environment may write; see Policy.
+	Policy Policy `json:"policy,omitempty"`
 }
 
 // Cluster says how to reach an environment's cluster: an empty Kubeconfig
@@ -107,21 +117,31 @@ const (
 // reported, each as "key.path: what is wrong; what is expected". Secret
 // sources are checked to be set (getenv and file existence), not read —
 // except the webhook secret, which only ferry serve needs: WebhookSecrets
-// checks it.
+// checks it; and a GitHub App's private key, which is read and parsed, so a
+// key that does not parse is reported here (by its file or variable, never
+// its content).
 func Load(file string, getenv func(string) string) (*Config, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
-	c, err := Parse(data, getenv)
+	c, err := parse(data, getenv, filepath.Dir(file))
 	if err != nil {
 		return nil, fmt.Errorf("config %s:\n%w", file, err)
 	}
 	return c, nil
 }
 
-// Parse is Load on bytes.
+// Parse is Load on bytes; relative paths stay relative to the working
+// directory.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	return parse(data, getenv, "")
+}
+
+// parse decodes and validates; relative file paths in the configuration
+// (dataDir, kubeconfigs, secret and key files) are taken relative to dir, the
+// directory of ferry.yaml, so a configuration means the same from anywhere.
+func parse(data []byte, getenv func(string) string, dir string) (*Config, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
@@ -140,6 +160,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		errs = append(errs, errors.New(msg))
 	}
 	c.defaults()
+	c.resolvePaths(dir)
 	errs = append(errs, c.validate(getenv)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -157,6 +178,9 @@ func (c *Config) defaults() {
 	if c.Resync == "" {
 		c.Resync = DefaultResync
 	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		if r.Branch == "" {
@@ -166,6 +190,34 @@ func (c *Config) defaults() {
 			if r.Environments[j].Promotion == "" {
 				r.Environments[j].Promotion = "pull-request"
 			}
+		}
+	}
+}
+
+func (c *Config) resolvePaths(dir string) {
+	if dir == "" {
+		return
+	}
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.DataDir)
+	abs(&c.Webhook.SecretFile)
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		abs(&r.Auth.TokenFile)
+		abs(&r.Auth.SSHKeyFile)
+		abs(&r.Auth.KnownHostsFile)
+		if r.Auth.GitHubApp != nil {
+			abs(&r.Auth.GitHubApp.PrivateKeyFile)
+		}
+		if r.AllowLocal && !strings.Contains(r.URL, "://") && !filepath.IsAbs(r.URL) && r.URL != "" {
+			abs(&r.URL) // a local repository path, allowed by allowLocal
+		}
+		for j := range r.Environments {
+			abs(&r.Environments[j].Cluster.Kubeconfig)
 		}
 	}
 }
@@ -185,6 +237,9 @@ func (c *Config) validate(getenv func(string) string) []error {
 	}
 	if _, err := cron.ParseStandard(c.Resync); err != nil {
 		add("resync", "%q is not a cron spec (%v); expected e.g. \"@every 5m\" or \"*/5 * * * *\"", c.Resync, err)
+	}
+	if len(validation.IsDNS1123Label(c.Namespace)) > 0 {
+		add("namespace", "%q is not a namespace name (lowercase letters, digits and '-', at most 63)", c.Namespace)
 	}
 	if !c.Webhook.Disabled && c.Webhook.SecretEnv == "" && c.Webhook.SecretFile == "" {
 		add("webhook.secretEnv", "webhooks are on but no secret is configured; set secretEnv or secretFile, or webhook.disabled: true")
@@ -211,8 +266,12 @@ func (c *Config) validate(getenv func(string) string) []error {
 			add(key+".branch", "%v", err)
 		}
 		errs = append(errs, r.Auth.validate(key+".auth", getenv)...)
+		errs = append(errs, r.validateGitHubApp(key, getenv)...)
 		errs = append(errs, r.validateGitHub(key)...)
 		errs = append(errs, r.validateEnvironments(key)...)
+		for j, e := range r.Environments {
+			errs = append(errs, e.Policy.validate(fmt.Sprintf("%s.environments[%d].policy", key, j), c.Namespace)...)
+		}
 	}
 	return errs
 }
@@ -341,7 +400,7 @@ func (r Repository) validateGitHub(key string) []error {
 		}
 	}
 	_, _, _, onGitHub := r.GitHubRepo()
-	hasToken := r.Auth.TokenEnv != "" || r.Auth.TokenFile != ""
+	hasToken := r.Auth.TokenEnv != "" || r.Auth.TokenFile != "" || r.Auth.GitHubApp != nil
 	for j, e := range r.Environments {
 		if e.PromoteTo == "" || e.Promotion != "pull-request" {
 			continue
@@ -351,7 +410,7 @@ func (r Repository) validateGitHub(key string) []error {
 		case !onGitHub:
 			add(ek, "pull-request promotion needs the repository on GitHub: set github.owner and github.repo (or a github.com url), or use promotion: branch")
 		case !hasToken:
-			add(ek, "pull-request promotion needs a GitHub token: set auth.tokenEnv or auth.tokenFile, or use promotion: branch")
+			add(ek, "pull-request promotion needs a GitHub token: set auth.tokenEnv, auth.tokenFile or auth.githubApp, or use promotion: branch")
 		}
 	}
 	return errs

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,6 +131,18 @@ func TestEachCheckNamesTheKeyAndWhatIsExpected(t *testing.T) {
 			assert.NotContains(t, err.Error(), "hook-CANARY")
 		})
 	}
+}
+
+func TestRelativePathsAreTakenFromTheConfigFilesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ferry.yaml")
+	yaml := strings.Replace(valid, "cluster: {context: dev}", "cluster: {kubeconfig: .demo/kubeconfig, context: dev}", 1) + "dataDir: state\n"
+	require.NoError(t, os.WriteFile(file, []byte(yaml), 0o600))
+	c, err := Load(file, fullEnv)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, ".demo", "kubeconfig"), c.Repositories[0].Environments[0].Cluster.Kubeconfig)
+	assert.Equal(t, filepath.Join(dir, "state"), c.DataDir)
+	assert.Empty(t, c.Repositories[0].Environments[1].Cluster.Kubeconfig, "unset stays unset: $KUBECONFIG, then in-cluster")
 }
 
 func TestOnlyServeNeedsTheWebhookSecret(t *testing.T) {

@@ -35,7 +35,7 @@ func pin(version string) string { return testenv.ModelPin(version) }
 var harnessSeq atomic.Int64
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string // of the environments' namespaces
 	repo   string // ferry's name for the repository: each test owns its inventories
 	srv    *testenv.GitServer
@@ -46,7 +46,7 @@ type harness struct {
 	data   string
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	n := harnessSeq.Add(1)
 	h := &harness{t: t, prefix: fmt.Sprintf("e2e-%d-%d", os.Getpid()%10000, n), repo: fmt.Sprintf("models-%d", n), data: t.TempDir()}
@@ -111,7 +111,7 @@ func (h *harness) start(mutate ...func(*Options)) {
 	})
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

@@ -47,6 +47,13 @@ type Cluster struct {
 type ClusterOptions struct {
 	// Nodes is how many kwok nodes to add; 0 means 2.
 	Nodes int
+	// Name names the cluster; "" means a name unique to this test process,
+	// which a later test process deletes once this one is gone. A named
+	// cluster is left alone: it outlives its process (the demo's).
+	Name string
+	// Dir is kwokctl's work directory; "" means the one tests share under
+	// the system's temporary directory.
+	Dir string
 }
 
 // clusterSeq makes cluster names unique within one test process.
@@ -69,12 +76,19 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		bins[name] = path
 	}
 
-	base := filepath.Join(os.TempDir(), "ferry-testenv")
+	base := opts.Dir
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "ferry-testenv")
+	}
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
+	name := opts.Name
+	if name == "" {
+		name = fmt.Sprintf("ferry-%d-%d", os.Getpid(), clusterSeq.Add(1))
+	}
 	c := &Cluster{
-		Name:    fmt.Sprintf("ferry-%d-%d", os.Getpid(), clusterSeq.Add(1)),
+		Name:    name,
 		kwokctl: bins["kwokctl"],
 		dir:     base,
 		env: append(os.Environ(),
@@ -101,6 +115,13 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		c.Stop()
 		return nil, fmt.Errorf("cluster %s: load kubeconfig: %w", c.Name, err)
 	}
+	// The cluster's certificates never rotate. Held as data, client-go does
+	// not start a watcher of their files with each new transport, whose
+	// goroutines would outlive every test (and fail its leak check).
+	if err := rest.LoadTLSFiles(c.Config); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("cluster %s: load certificates: %w", c.Name, err)
+	}
 	c.Config.QPS, c.Config.Burst = 200, 400
 	c.Client, err = kubernetes.NewForConfig(c.Config)
 	if err != nil {
@@ -115,12 +136,16 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	return c, nil
 }
 
-// create runs `kwokctl create cluster`. kwokctl picks free ports by reading the
-// clusters already in its work directory, so two creates at once would pick the
-// same ports: a file lock serialises creates across goroutines and processes
-// (go test runs packages in parallel).
+// create runs `kwokctl create cluster`. kwokctl picks ports that are free when
+// it looks, so two creates at once could pick the same ones: a file lock shared
+// by every work directory on the machine (tests and the demo) serialises
+// creates across goroutines and processes (go test runs packages in parallel).
 func (c *Cluster) create(ctx context.Context, bins map[string]string) error {
-	lock, err := os.OpenFile(filepath.Join(c.dir, "create.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lockDir := filepath.Join(os.TempDir(), "ferry-testenv")
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(lockDir, "create.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
@@ -148,6 +173,24 @@ func (c *Cluster) create(ctx context.Context, bins map[string]string) error {
 		"--extra-args", "kube-apiserver=service-cluster-ip-range=10.96.0.0/16",
 		"--wait", "60s",
 	)
+	return err
+}
+
+// DeleteCluster deletes a named cluster of work directory dir, whether it is
+// running or not; deleting one that does not exist is not an error.
+func DeleteCluster(ctx context.Context, dir, name string) error {
+	kwokctl, err := Binary("kwokctl")
+	if err != nil {
+		return err
+	}
+	kubectl, _ := Binary("kubectl")
+	c := &Cluster{Name: name, kwokctl: kwokctl, dir: dir, Kubeconfig: filepath.Join(dir, name+".kubeconfig"),
+		env: append(os.Environ(), "KWOK_WORKDIR="+filepath.Join(dir, "kwok"), "KWOK_KUBECTL_BINARY="+kubectl)}
+	_, err = c.run(ctx, time.Minute, "delete", "cluster", "--name", name)
+	os.Remove(c.Kubeconfig)
+	if err != nil && strings.Contains(err.Error(), "not exist") {
+		return nil
+	}
 	return err
 }
 

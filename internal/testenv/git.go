@@ -1,8 +1,9 @@
 package testenv
 
 import (
-	"crypto/subtle"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -27,27 +28,60 @@ type GitServer struct {
 	username, password string
 	git                string
 	srv                *httptest.Server
+	ownRoot            bool
+	authorize          func(user, password string) bool
 	requests           atomic.Int64
 }
 
-// GitServerOptions configures NewGitServer. The zero value serves without auth.
+// GitServerOptions configures a GitServer. The zero value serves without
+// auth, from a temporary directory, on a free loopback port.
 type GitServerOptions struct {
 	Username, Password string
+	// Root holds the bare repositories; "" means a directory of the
+	// server's own, removed on Close.
+	Root string
+	// Addr is the address to listen on; "" means a free loopback port.
+	Addr string
+	// Authorize, when set, also admits a request whose basic-auth
+	// credentials it accepts (gitauth.go).
+	Authorize func(user, password string) bool
 }
 
 // NewGitServer starts a server for one test and stops it when the test ends.
 // It fails the test when Debian's git is not installed.
 func NewGitServer(t testing.TB, opts GitServerOptions) *GitServer {
 	t.Helper()
+	if opts.Root == "" {
+		opts.Root = t.TempDir()
+	}
+	s, err := StartGitServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// StartGitServer starts a server outside of a test (the demo); Close stops it.
+func StartGitServer(opts GitServerOptions) (*GitServer, error) {
 	git, err := exec.LookPath("git")
 	if err != nil {
-		t.Fatal("testenv: git not found on PATH: install Debian's git (apt-get install git)")
+		return nil, errors.New("testenv: git not found on PATH: install Debian's git (apt-get install git)")
 	}
-	s := &GitServer{
-		Root:     t.TempDir(),
-		username: opts.Username,
-		password: opts.Password,
-		git:      git,
+	s := &GitServer{Root: opts.Root, username: opts.Username, password: opts.Password, git: git, authorize: opts.Authorize}
+	if s.Root == "" {
+		if s.Root, err = os.MkdirTemp("", "ferry-git-"); err != nil {
+			return nil, fmt.Errorf("testenv: git server: %w", err)
+		}
+		s.ownRoot = true
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("testenv: git server: %w", err)
 	}
 	backend := &cgi.Handler{
 		Path: git,
@@ -59,26 +93,31 @@ func NewGitServer(t testing.TB, opts GitServerOptions) *GitServer {
 			"HOME=" + s.Root,
 		},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
-		if s.username != "" {
-			user, pass, ok := r.BasicAuth()
-			if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.username)) != 1 ||
-				subtle.ConstantTimeCompare([]byte(pass), []byte(s.password)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Basic realm="ferry-test"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ferry-test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
 		}
 		// http-backend refuses pushes from anonymous users unless
 		// http.receivepack is set; REMOTE_USER marks the request as authenticated.
 		h := *backend
 		h.Env = append(h.Env, "REMOTE_USER=ferry-test")
 		h.ServeHTTP(w, r)
-	}))
+	})}}
+	s.srv.Start()
 	s.URL = s.srv.URL
-	t.Cleanup(s.srv.Close)
-	return s
+	return s, nil
+}
+
+// Close stops the server, and removes its repositories when it made the
+// directory they live in.
+func (s *GitServer) Close() {
+	s.srv.Close()
+	if s.ownRoot {
+		os.RemoveAll(s.Root)
+	}
 }
 
 // Requests returns how many HTTP requests the server has answered, for tests
@@ -89,10 +128,23 @@ func (s *GitServer) Requests() int64 { return s.requests.Load() }
 // main, and returns its clone URL (without credentials).
 func (s *GitServer) CreateRepo(t testing.TB, name string) string {
 	t.Helper()
+	url, err := s.CreateBareRepo(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// CreateBareRepo is CreateRepo outside of a test.
+func (s *GitServer) CreateBareRepo(name string) (string, error) {
 	dir := filepath.Join(s.Root, name+".git")
-	runGit(t, "", "init", "--quiet", "--bare", "--initial-branch=main", dir)
-	runGit(t, dir, "config", "http.receivepack", "true")
-	return s.URL + "/" + name + ".git"
+	if _, err := Git("", "init", "--quiet", "--bare", "--initial-branch=main", dir); err != nil {
+		return "", err
+	}
+	if _, err := Git(dir, "config", "http.receivepack", "true"); err != nil {
+		return "", err
+	}
+	return s.URL + "/" + name + ".git", nil
 }
 
 // RepoDir returns the on-disk path of a bare repository the server holds.

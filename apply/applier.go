@@ -28,15 +28,31 @@ type Options struct {
 	Burst int
 	// Concurrency is how many objects are applied at once; 0 means 16.
 	Concurrency int
+	// ServiceAccount, when set, is the account the environment's objects are
+	// written as (Kubernetes RBAC then has the last word, like Flux's
+	// serviceAccountName): Apply's applies and deletes, Diff's dry runs,
+	// prune, Wait and the test Jobs of RunTests impersonate
+	// system:serviceaccount:<namespace>:<name>. Ferry's own bookkeeping
+	// stays with Config's identity, so the account needs no access to
+	// ferry-system: the inventory ConfigMap, its verification and the
+	// Secret-hash key, discovery, and the reads that decide (observe's one
+	// metadata LIST per kind, the policy's look at other inventories'
+	// objects, whether a removed CRD is gone). The zero value impersonates
+	// nobody.
+	ServiceAccount types.NamespacedName
 }
 
 // Applier applies rendered objects to one cluster. It is safe for concurrent
 // use by different inventories; the engine runs one apply at a time per
 // inventory.
 type Applier struct {
-	core        kubernetes.Interface
+	// core and metadata are ferry's own identity (Options.Config).
+	core     kubernetes.Interface
+	metadata metadata.Interface
+	// dynamic and workloads are the environment's: impersonating
+	// Options.ServiceAccount when set, else ferry's own.
 	dynamic     dynamic.Interface
-	metadata    metadata.Interface
+	workloads   kubernetes.Interface
 	mapper      *restmapper.DeferredDiscoveryRESTMapper
 	concurrency int
 
@@ -67,11 +83,23 @@ func New(opts Options) (*Applier, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
 	}
+	envCfg := cfg
+	if sa := opts.ServiceAccount; sa != (types.NamespacedName{}) {
+		if sa.Namespace == "" || sa.Name == "" {
+			return nil, fmt.Errorf("apply: ServiceAccount %q needs both a namespace and a name", sa)
+		}
+		envCfg = rest.CopyConfig(cfg)
+		envCfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + sa.Namespace + ":" + sa.Name}
+	}
 	core, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	workloads, err := kubernetes.NewForConfig(envCfg)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(envCfg)
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
@@ -85,8 +113,9 @@ func New(opts Options) (*Applier, error) {
 	}
 	return &Applier{
 		core:        core,
-		dynamic:     dyn,
 		metadata:    md,
+		dynamic:     dyn,
+		workloads:   workloads,
 		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		concurrency: opts.Concurrency,
 		inventories: map[string]*inventoryState{},

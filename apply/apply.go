@@ -16,8 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
-
-	"github.com/ferry-gitops/ferry/internal/object"
 )
 
 // Request is one apply of an environment.
@@ -30,6 +28,10 @@ type Request struct {
 	Objects []*unstructured.Unstructured
 	// AllowMassDelete confirms a prune the guard would refuse (ferry sync --allow-mass-delete).
 	AllowMassDelete bool
+	// Policy is what the environment may write, checked before any request
+	// that writes (see Policy). nil checks only what is always refused:
+	// ferry's namespace and objects of another inventory.
+	Policy *Policy
 }
 
 // item is one object on its way to the cluster.
@@ -52,11 +54,19 @@ type item struct {
 // refused. A failing object does not stop the others: the ChangeSet covers
 // every object and the error joins every failure, each naming its object or
 // the inventory (classify it with IsTransient and IsMassDelete).
+//
+// The policy is checked first: when it refuses any object, nothing of the set
+// is applied and nothing is pruned, not a single write is sent, the ChangeSet
+// reports each refused object Failed and the others Skipped, and the error
+// joins every refusal (bad input).
 func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	inv := req.Inventory
 	p, err := a.plan(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if refused := errors.Join(p.refused...); refused != nil {
+		return p.refusal(), refused
 	}
 	st, items, live := p.inventory, p.items, p.live
 	guardErr := a.guard(ctx, inv, st, len(p.gone), req)
@@ -134,39 +144,58 @@ func pruneBlocked(guardErr error, failed int, establishErr error) string {
 // plan is what Apply and Diff both start from: the inventory as stored, the
 // desired items, the inventory's objects no longer rendered, what one LIST
 // per kind says about the live objects of both, and the no-longer-rendered
-// kinds the cluster stopped serving because ferry removes their CRD.
+// kinds the cluster stopped serving because ferry removes their CRD. When
+// the policy refuses any object, refused holds each refusal by the index of
+// its target and items is empty: nothing may be written.
 type plan struct {
 	inventory *inventoryState
+	targets   []target
+	refused   []error
 	items     []item
 	gone      []entry
 	live      map[string]liveObject
 	unserved  map[schema.GroupKind]unserved
 }
 
+// plan reads, and never writes, until the policy has allowed the set: the
+// Secret-hash key, which a write may create, is only needed once it has.
 func (a *Applier) plan(ctx context.Context, req Request) (*plan, error) {
 	inv := req.Inventory
 	if err := inv.validate(); err != nil {
 		return nil, err
 	}
+	targets, err := a.resolve(req.Objects)
+	if err != nil {
+		return nil, err
+	}
+	refused := checkPolicy(req.Policy, inv, targets)
 	st, err := a.loadInventory(ctx, inv)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(append(refused, err)...)
 	}
-	items, err := a.prepare(ctx, inv, req)
-	if err != nil {
-		return nil, err
-	}
-	p := &plan{inventory: st, items: items}
-	current := make(map[string]bool, len(items))
-	for _, it := range items {
-		current[it.ref.key()] = true
+	p := &plan{inventory: st, targets: targets}
+	current := make(map[string]bool, len(targets))
+	refs := make([]Ref, len(targets))
+	for i, t := range targets {
+		current[t.ref.key()] = true
+		refs[i] = t.ref
 	}
 	for k, e := range st.entries {
 		if !current[k] {
 			p.gone = append(p.gone, e)
 		}
 	}
-	if p.live, p.unserved, err = a.observe(ctx, inv, items, p.gone, st.entries); err != nil {
+	if p.live, p.unserved, err = a.observe(ctx, inv, refs, p.gone, st.entries); err != nil {
+		return nil, errors.Join(append(refused, err)...)
+	}
+	if err := a.checkLive(ctx, inv, req.Policy, targets, p.live, refused); err != nil {
+		return nil, errors.Join(append(refused, err)...)
+	}
+	if errors.Join(refused...) != nil {
+		p.refused = refused
+		return p, nil
+	}
+	if p.items, err = a.prepare(ctx, inv, req, targets); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -181,29 +210,20 @@ func (inv Inventory) validate() error {
 	return nil
 }
 
-// prepare turns rendered objects into desired items, refusing duplicates.
-func (a *Applier) prepare(ctx context.Context, inv Inventory, req Request) ([]item, error) {
+// prepare turns rendered objects into desired items, placed where resolve
+// found the cluster puts them. The hash is of the object as rendered (its
+// namespace not filled in), as inventories have always stored it.
+func (a *Applier) prepare(ctx context.Context, inv Inventory, req Request, targets []target) ([]item, error) {
 	items := make([]item, 0, len(req.Objects))
-	objs := make([]*unstructured.Unstructured, 0, len(req.Objects))
 	hash := func(u *unstructured.Unstructured) (string, error) { return a.hash(ctx, u) }
-	for _, o := range req.Objects {
+	for i, o := range req.Objects {
 		obj, sum, err := inv.desiredHashed(o, req.Revision, hash)
 		if err != nil {
 			return nil, err
 		}
-		ref := refOf(obj)
-		if ref.Namespace == "" {
-			// A namespaced kind without a namespace goes where kubectl would put it.
-			if m, err := a.mapping(ref.gvk()); err == nil && m.Scope.Name() == meta.RESTScopeNameNamespace {
-				obj.SetNamespace(defaultNamespace)
-				ref.Namespace = defaultNamespace
-			}
-		}
-		objs = append(objs, obj)
+		ref := targets[i].ref
+		obj.SetNamespace(ref.Namespace)
 		items = append(items, item{obj: obj, ref: ref, hash: sum, early: ref.early()})
-	}
-	if i, dup := object.FirstDuplicate(objs); dup {
-		return nil, fmt.Errorf("%s: declared twice in one apply", items[i].ref)
 	}
 	return items, nil
 }

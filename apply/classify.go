@@ -28,7 +28,9 @@ import (
 //     server refuses (Invalid, Forbidden, BadRequest, a namespace that does
 //     not exist), an immutable field without ferry.dev/force, a kind the
 //     cluster does not serve, an object declared twice, an invalid inventory
-//     name, a corrupt inventory ConfigMap or key Secret.
+//     name, a corrupt inventory ConfigMap or key Secret, an object the
+//     policy refuses (Op "policy"), an object the impersonated account may
+//     not write (Forbidden).
 //
 // Apply joins the failures of every object: the joined error is transient
 // when any part of it is (one bad object plus a transient inventory write is
@@ -109,7 +111,8 @@ func transient(err error) bool {
 // class: errors.As finds a transient ObjectError as transient.
 type ObjectError struct {
 	Ref Ref
-	// Op is what failed: "apply" when empty, or "diff".
+	// Op is what failed: "apply" when empty, "diff", or "policy" (refused
+	// before any request that writes; see Policy).
 	Op  string
 	Msg string
 	// Transient is true for failures worth retrying with backoff (see

@@ -26,12 +26,16 @@ type ObjectDiff struct {
 
 // Diff reports what Apply would do, without changing anything. Objects whose
 // desired state and live ferry-owned fields are unchanged cost no request; the
-// others are compared with a server-side dry-run apply.
+// others are compared with a server-side dry-run apply. When the policy
+// refuses any object it returns no diff and every refusal, as Apply would.
 func (a *Applier) Diff(ctx context.Context, req Request) ([]ObjectDiff, error) {
 	inv := req.Inventory
 	p, err := a.plan(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if refused := errors.Join(p.refused...); refused != nil {
+		return nil, refused
 	}
 	st, live := p.inventory, p.live
 

@@ -35,8 +35,9 @@ type unserved struct {
 }
 
 // observe lists the live objects carrying the inventory's labels, with one
-// metadata-only LIST per kind (all namespaces, the kind's preferred version),
-// and indexes them by Ref.key(). A kind that only desired objects are of and
+// metadata-only LIST per kind (all namespaces, the kind's preferred version,
+// ferry's own identity even when the Applier impersonates: an environment's
+// account may see only its namespaces), and indexes them by Ref.key(). A kind that only desired objects are of and
 // that the cluster does not serve (yet: its CRD may be in this set) has no
 // objects and costs nothing. A kind of objects the inventory no longer
 // renders must be listed, or else its objects would look gone and leave the
@@ -44,10 +45,10 @@ type unserved struct {
 // kind is not served and no CRD ferry removes explains it, observe returns a
 // transient error and nothing is dropped. Unserved kinds that a removed CRD
 // explains are returned apart.
-func (a *Applier) observe(ctx context.Context, inv Inventory, items []item, gone []entry, owned map[string]entry) (map[string]liveObject, map[schema.GroupKind]unserved, error) {
+func (a *Applier) observe(ctx context.Context, inv Inventory, desired []Ref, gone []entry, owned map[string]entry) (map[string]liveObject, map[schema.GroupKind]unserved, error) {
 	kinds := map[schema.GroupKind]bool{} // kind -> has no-longer-rendered objects
-	for _, it := range items {
-		if gk := (schema.GroupKind{Group: it.ref.Group, Kind: it.ref.Kind}); !kinds[gk] {
+	for _, ref := range desired {
+		if gk := (schema.GroupKind{Group: ref.Group, Kind: ref.Kind}); !kinds[gk] {
 			kinds[gk] = false
 		}
 	}

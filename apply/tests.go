@@ -243,7 +243,7 @@ func timeField(u *unstructured.Unstructured, fields ...string) (time.Time, bool)
 func (a *Applier) testLogs(ctx context.Context, job Ref) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	pods, err := a.core.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelJobName + "=" + job.Name})
+	pods, err := a.workloads.CoreV1().Pods(job.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelJobName + "=" + job.Name})
 	if err != nil {
 		return "(no logs: list the test's pods: " + err.Error() + ")"
 	}
@@ -251,7 +251,7 @@ func (a *Applier) testLogs(ctx context.Context, job Ref) string {
 		return "(no logs: the test's pod is gone)"
 	}
 	pod := pods.Items[len(pods.Items)-1]
-	stream, err := a.core.CoreV1().Pods(job.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+	stream, err := a.workloads.CoreV1().Pods(job.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
 		Container: "test", TailLines: new(int64(logLines)), LimitBytes: new(int64(64 << 10)),
 	}).Stream(ctx)
 	if err != nil {

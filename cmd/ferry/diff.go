@@ -30,7 +30,7 @@ func newDiffCommand() *cobra.Command {
 			differs := false
 			problems := a.forEachRendered(cmd.Context(), env, func(repo engine.Repository, e engine.Environment, head string, res *render.Result) error {
 				diffs, err := a.appliers[repo.Name+"/"+e.Name].Diff(cmd.Context(), apply.Request{
-					Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects,
+					Inventory: apply.Inventory{Repository: repo.Name, Environment: e.Name}, Revision: head, Objects: res.Objects, Policy: e.Policy,
 				})
 				for _, d := range diffs {
 					if d.Action != apply.Unchanged {

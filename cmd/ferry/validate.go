@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-gitops/ferry/apply"
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/render"
 )
@@ -14,7 +16,7 @@ func newValidateCommand() *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "validate",
-		Short: "Check ferry.yaml, fetch each repository and render every environment; report every problem",
+		Short: "Check ferry.yaml, fetch each repository, render every environment and check it against its policy; report every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := loadApp(cfgPath, forCLI)
@@ -23,6 +25,9 @@ func newValidateCommand() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			problems := a.forEachRendered(cmd.Context(), "", func(repo engine.Repository, env engine.Environment, head string, res *render.Result) error {
+				if err := checkPolicy(repo, env, res); err != nil {
+					return err
+				}
 				fmt.Fprintf(out, "ok  %s/%s at %s: %d objects, %d models, %d tests\n",
 					repo.Name, env.Name, shortSHA(head), len(res.Objects), len(res.Models), len(res.Tests))
 				return nil
@@ -32,4 +37,26 @@ func newValidateCommand() *cobra.Command {
 	}
 	configFlag(cmd, &cfgPath)
 	return cmd
+}
+
+// checkPolicy checks an environment's rendered objects against its policy
+// without a cluster (apply.Policy.Check: an object without a namespace counts
+// as cluster-scoped) and returns every violation, one per line.
+func checkPolicy(repo engine.Repository, env engine.Environment, res *render.Result) error {
+	if env.Policy == nil {
+		return nil
+	}
+	err := env.Policy.Check(apply.Inventory{Repository: repo.Name, Environment: env.Name}, res.Objects)
+	if err == nil {
+		return nil
+	}
+	violations := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		violations = joined.Unwrap()
+	}
+	lines := make([]string, len(violations))
+	for i, v := range violations {
+		lines[i] = "  " + v.Error()
+	}
+	return fmt.Errorf("the policy refuses %d of %d objects:\n%s", len(violations), len(res.Objects), strings.Join(lines, "\n"))
 }

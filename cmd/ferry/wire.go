@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,8 +50,10 @@ func loadApp(path string, p purpose) (*app, error) {
 }
 
 // build opens the repositories, clusters and GitHub APIs named in the
-// configuration. Clusters with the same kubeconfig and context share one
-// applier; repositories with the same GitHub API and token share one client
+// configuration. Environments with the same kubeconfig, context and policy
+// serviceAccount share one applier (its identity: ferry's own, or
+// impersonating that account), and each carries its policy; repositories
+// with the same GitHub API and token share one client
 // (so its writes are serialised, and its rate limits shared).
 func build(cfg *config.Config, p purpose) (*app, error) {
 	dataDir, err := cfg.DataDirFor(p == forServe)
@@ -68,38 +72,53 @@ func build(cfg *config.Config, p purpose) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, renderer: renderer, appliers: map[string]*apply.Applier{}}
-	clusters := map[config.Cluster]*apply.Applier{}
+	type identity struct {
+		cluster        config.Cluster
+		serviceAccount string
+	}
+	clusters := map[identity]*apply.Applier{}
 	clients := map[[2]string]*promote.Client{}
+	apps := map[[2]string]*promote.App{}
 	for _, rc := range cfg.Repositories {
 		auth, err := rc.SourceAuth(os.Getenv)
 		if err != nil {
 			return nil, err
 		}
-		repo, err := src.Open(source.RepoOptions{Name: rc.Name, URL: rc.URL, Branch: rc.Branch, Auth: auth, AllowLocal: rc.AllowLocal})
+		inst, err := appInstallation(rc, apps)
+		if err != nil {
+			return nil, err
+		}
+		ro := source.RepoOptions{Name: rc.Name, URL: rc.URL, Branch: rc.Branch, Auth: auth, AllowLocal: rc.AllowLocal}
+		if inst != nil {
+			ro.Auth.TokenSource, ro.Author = inst.Token, botAuthor(inst)
+		}
+		repo, err := src.Open(ro)
 		if err != nil {
 			return nil, err
 		}
 		r := engine.Repository{Name: rc.Name, Source: repo, Branch: rc.Branch}
-		if gh, err := gitHub(rc, clients); err != nil {
+		if gh, err := gitHub(rc, inst, clients); err != nil {
 			return nil, err
 		} else if gh != nil {
 			r.GitHub = gh
 		}
 		for _, ec := range rc.Environments {
-			applier, ok := clusters[ec.Cluster]
+			id := identity{cluster: ec.Cluster, serviceAccount: ec.Policy.ServiceAccount}
+			applier, ok := clusters[id]
 			if !ok {
 				rest, err := restConfig(ec.Cluster)
 				if err != nil {
 					return nil, fmt.Errorf("%s/%s: cluster: %w", rc.Name, ec.Name, err)
 				}
-				if applier, err = apply.New(apply.Options{Config: rest}); err != nil {
+				if applier, err = apply.New(apply.Options{Config: rest, ServiceAccount: ec.Policy.ServiceAccountName()}); err != nil {
 					return nil, fmt.Errorf("%s/%s: cluster: %w", rc.Name, ec.Name, err)
 				}
-				clusters[ec.Cluster] = applier
+				clusters[id] = applier
 			}
 			a.appliers[rc.Name+"/"+ec.Name] = applier
 			r.Environments = append(r.Environments, engine.Environment{
 				Name: ec.Name, Path: ec.Path, Applier: applier, PromoteTo: ec.PromoteTo, Promotion: ec.Promotion,
+				Policy: &apply.Policy{Namespaces: ec.Policy.Namespaces, ClusterKinds: ec.Policy.ClusterKinds, FerryNamespace: cfg.Namespace},
 			})
 		}
 		a.repos = append(a.repos, r)
@@ -108,25 +127,68 @@ func build(cfg *config.Config, p purpose) (*app, error) {
 }
 
 // gitHub returns the GitHub API of a repository, or nil when it has none:
-// not on GitHub as ferry.yaml says, or no token to call it with.
-func gitHub(rc config.Repository, clients map[[2]string]*promote.Client) (*promote.GitHub, error) {
+// not on GitHub as ferry.yaml says, or no token (nor App installation) to
+// call it with.
+func gitHub(rc config.Repository, inst *promote.Installation, clients map[[2]string]*promote.Client) (*promote.GitHub, error) {
 	apiURL, owner, name, ok := rc.GitHubRepo()
 	if !ok {
 		return nil, nil
 	}
-	token, err := rc.GitHubToken(os.Getenv)
-	if err != nil || token == "" {
-		return nil, err
+	opts := promote.ClientOptions{APIURL: apiURL}
+	var k [2]string
+	if inst != nil {
+		opts.TokenSource, k = inst.Token, [2]string{apiURL, inst.String()}
+	} else {
+		token, err := rc.GitHubToken(os.Getenv)
+		if err != nil || token == "" {
+			return nil, err
+		}
+		opts.Token, k = token, [2]string{apiURL, token}
 	}
-	k := [2]string{apiURL, token}
 	c, ok := clients[k]
 	if !ok {
-		if c, err = promote.NewClient(promote.ClientOptions{APIURL: apiURL, Token: token}); err != nil {
+		var err error
+		if c, err = promote.NewClient(opts); err != nil {
 			return nil, fmt.Errorf("repository %s: github: %w", rc.Name, err)
 		}
 		clients[k] = c
 	}
 	return c.Repository(owner, name), nil
+}
+
+// appInstallation returns the GitHub App installation a repository acts as,
+// or nil without auth.githubApp. Repositories of one App (API URL and App
+// ID) share it, so an installation mints one token for all of them.
+func appInstallation(rc config.Repository, apps map[[2]string]*promote.App) (*promote.Installation, error) {
+	ga := rc.Auth.GitHubApp
+	if ga == nil {
+		return nil, nil
+	}
+	apiURL, _, _, _ := rc.GitHubRepo()
+	k := [2]string{apiURL, strconv.FormatInt(ga.AppID, 10)}
+	app, ok := apps[k]
+	if !ok {
+		key, err := rc.GitHubAppKey(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		if app, err = promote.NewApp(promote.AppOptions{APIURL: apiURL, ID: ga.AppID, PrivateKey: key}); err != nil {
+			return nil, fmt.Errorf("repository %s: %w", rc.Name, err)
+		}
+		apps[k] = app
+	}
+	if ga.InstallationOwner != "" {
+		return app.InstallationOf(ga.InstallationOwner), nil
+	}
+	return app.Installation(ga.InstallationID), nil
+}
+
+// botAuthor signs a repository's commits as the App's bot.
+func botAuthor(inst *promote.Installation) func(context.Context) (object.Signature, error) {
+	return func(ctx context.Context) (object.Signature, error) {
+		name, email, err := inst.Author(ctx)
+		return object.Signature{Name: name, Email: email}, err
+	}
 }
 
 // engine returns an engine over the app's repositories.

@@ -49,6 +49,9 @@ type Environment struct {
 	PromoteTo string
 	// Promotion is PromotePullRequest ("" means it) or PromoteBranch.
 	Promotion string
+	// Policy is what the environment may write, passed into every apply
+	// (apply.Request.Policy); nil checks only what is always refused.
+	Policy *apply.Policy
 }
 
 // PinFile is the file of an environment directory that holds its version
@@ -323,6 +326,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.queue.ShutDownWithDrain()
 	e.github.ShutDownWithDrain()
+	// ShutDownWithDrain is the plain queue's: it leaves the delaying
+	// queue's loop (and its heartbeat ticker) running for ever. ShutDown
+	// after it stops them.
+	e.queue.ShutDown()
+	e.github.ShutDown()
 	done := make(chan struct{})
 	go func() { wg.Wait(); e.pipelines.Wait(); close(done) }()
 	select {

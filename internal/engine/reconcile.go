@@ -265,7 +265,7 @@ func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, h
 	})
 
 	e.setPhase(es, gen, Applying)
-	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: es.inventory(), Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete})
+	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: es.inventory(), Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete, Policy: es.spec.Policy})
 	summary := ""
 	if cs != nil {
 		summary = cs.Summary()

@@ -131,6 +131,7 @@ type Engine struct {
 	repos   map[string]*repoState
 	order   []key // environments, for a stable status order
 
+	changes   hub
 	running   atomic.Bool
 	pipeCtx   context.Context // parent of the steps after apply, set by Run
 	pipelines sync.WaitGroup
@@ -177,7 +178,8 @@ func New(opts Options) (*Engine, error) {
 			if env.Applier == nil {
 				return nil, fmt.Errorf("engine: %s/%s has no cluster", r.Name, env.Name)
 			}
-			rs.envs[env.Name] = newEnvState(rs, env)
+			k := EnvironmentKey{r.Name, env.Name}
+			rs.envs[env.Name] = newEnvState(rs, env, func() { e.changes.publish(k) })
 			e.order = append(e.order, key{reconcileKey, r.Name, env.Name})
 		}
 		for _, env := range r.Environments {

@@ -13,6 +13,8 @@ import (
 type envState struct {
 	repo *repoState
 	spec Environment
+	// changed tells subscribers the status changed; callers may hold mu.
+	changed func()
 
 	mu       sync.Mutex
 	status   Status
@@ -40,10 +42,11 @@ type envState struct {
 	posted   map[string]promote.CommitStatus
 }
 
-func newEnvState(rs *repoState, env Environment) *envState {
+func newEnvState(rs *repoState, env Environment, changed func()) *envState {
 	return &envState{
-		repo: rs,
-		spec: env,
+		repo:    rs,
+		spec:    env,
+		changed: changed,
 		status: Status{
 			Repository: rs.spec.Name, Environment: env.Name, PromoteTo: env.PromoteTo,
 			Phase: Idle, Health: HealthUnknown,
@@ -63,6 +66,7 @@ func (es *envState) update(gen uint64, fn func()) bool {
 		return false
 	}
 	fn()
+	es.changed()
 	return true
 }
 

@@ -99,6 +99,7 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 	if gen != es.gen {
 		return nil
 	}
+	defer es.changed()
 	es.cancel = nil
 	revision := es.target
 	result := "success"

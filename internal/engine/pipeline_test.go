@@ -249,3 +249,42 @@ func TestAModelTheTargetDoesNotDeclareIsReportedNotInvented(t *testing.T) {
 	assert.Contains(t, s.Promotions[0].Skipped, "environments/staging/models.yaml has no Model patch for fraud-detector")
 	assert.Equal(t, 0, w.git.count("Push"))
 }
+
+func TestASubscriberHearsOfEveryChangedEnvironmentOnce(t *testing.T) {
+	gate := make(chan struct{})
+	w := newWorld(t, func(w *world, _ *Options) { w.dev.gate = gate })
+	sub := w.eng.Subscribe()
+	defer sub.Close()
+	w.eventually("dev", func(s Status) bool { return s.Phase == Waiting }, "dev waits for health")
+	select {
+	case <-sub.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change was signalled")
+	}
+	changed := sub.Take()
+	assert.Contains(t, changed, EnvironmentKey{"models", "dev"})
+	assert.Empty(t, sub.Take(), "taken once")
+
+	close(gate)
+	w.eventually("dev", idleAtRev(first), "dev done")
+	deadline := time.After(10 * time.Second)
+	for !contains(sub.Take(), EnvironmentKey{"models", "dev"}) {
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatal("the end of dev's pipeline was not signalled")
+		}
+	}
+	s, ok := w.eng.StatusOf(EnvironmentKey{"models", "dev"})
+	require.True(t, ok)
+	assert.Equal(t, Idle, s.Phase)
+}
+
+func contains(keys []EnvironmentKey, k EnvironmentKey) bool {
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}

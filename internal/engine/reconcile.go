@@ -35,6 +35,7 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 		for _, es := range rs.envs {
 			es.mu.Lock()
 			es.status.LastError = rs.err
+			es.changed()
 			es.mu.Unlock()
 		}
 		e.metrics.fetchFailures.WithLabelValues(name).Inc()
@@ -50,7 +51,10 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	for _, env := range rs.spec.Environments {
 		es := rs.envs[env.Name]
 		es.mu.Lock()
-		es.status.Head = head
+		if es.status.Head != head {
+			es.status.Head = head
+			es.changed()
+		}
 		if es.applied != head || es.drift || (es.status.Phase == Failed && es.failedAt != head) {
 			work = append(work, env.Name)
 		}
@@ -187,6 +191,7 @@ func (e *Engine) restore(ctx context.Context, es *envState) {
 	}
 	es.mu.Lock()
 	defer es.mu.Unlock()
+	defer es.changed()
 	es.applied, es.status.Revision, es.restored = rev, rev, true
 	if v != nil && v.Revision == rev {
 		es.verified = *v
@@ -217,6 +222,7 @@ func (e *Engine) moveWithoutRender(es *envState, from, to string) {
 		}
 	}
 	es.status.Revision = to
+	es.changed()
 	es.mu.Unlock()
 	e.metrics.skipped.WithLabelValues(repo, env).Inc()
 	e.log.Debug("no input changed", "repo", repo, "env", env, "revision", to)
@@ -238,6 +244,7 @@ func (e *Engine) supersede(es *envState, revision string) uint64 {
 	es.gen++
 	es.target = revision
 	es.status.FailedStep = ""
+	es.changed()
 	return es.gen
 }
 

@@ -77,7 +77,7 @@ func BenchmarkHealthyToPullRequest(b *testing.B) {
 		b.ReportMetric(float64(percentile(pushToPR, 50).Milliseconds()), "push-to-PR-p50-ms")
 		// Kargo's pull request step polls every 10 to 30 s: at best a PR
 		// waits half a 10 s interval on average.
-		b.ReportMetric((5 * time.Second).Seconds()/p50.Seconds(), "x-faster-than-kargo-best-case")
+		b.ReportMetric((5*time.Second).Seconds()/p50.Seconds(), "x-faster-than-kargo-best-case")
 	}
 }
 

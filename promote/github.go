@@ -24,6 +24,12 @@ type ClientOptions struct {
 	// Token authenticates every call. It is sent only to APIURL's host and
 	// never appears in an error.
 	Token string
+	// TokenSource, instead of Token, gives the token for each request: a
+	// GitHub App installation's (Installation.Token), which expires and is
+	// replaced. It is called with the request's context before every request
+	// to APIURL's host; its error is the call's. The tokens it returns are
+	// treated as Token is.
+	TokenSource func(ctx context.Context) (string, error)
 	// MaxWait bounds how long one call waits for a rate limit to lift, as
 	// GitHub's Retry-After or X-RateLimit-Reset says; a longer wait is not
 	// waited out but returned as a transient error. 0 means one minute.
@@ -39,27 +45,24 @@ type ClientOptions struct {
 	Transport http.RoundTripper
 }
 
-// Client talks to one GitHub API with one token. Reads run concurrently;
+// Client talks to one GitHub API with one token (or one token source). Reads run concurrently;
 // writes are serialised, as GitHub asks of integrations that write (its
 // secondary rate limits punish concurrent writes with the same token).
 // It is safe for concurrent use.
 type Client struct {
-	gh     *github.Client
-	token  string
-	writes sync.Mutex
+	gh      *github.Client
+	secrets *secrets
+	writes  sync.Mutex
 }
 
 // NewClient returns a Client.
 func NewClient(opts ClientOptions) (*Client, error) {
-	if opts.APIURL == "" {
-		opts.APIURL = DefaultAPIURL
+	base, err := apiBaseURL(opts.APIURL)
+	if err != nil {
+		return nil, err
 	}
-	base, err := url.Parse(opts.APIURL)
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
-		return nil, fmt.Errorf("github api url %q: expected https://api.github.com/ or https://HOST/api/v3/", opts.APIURL)
-	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
+	if opts.Token != "" && opts.TokenSource != nil {
+		return nil, errors.New("github client: give a Token or a TokenSource, not both")
 	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = time.Minute
@@ -74,13 +77,34 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		opts.Transport = http.DefaultTransport
 	}
 	var rt http.RoundTripper = &retryTransport{base: opts.Transport, maxWait: opts.MaxWait, retries: opts.Retries, timeout: opts.Timeout}
-	if opts.Token != "" {
-		rt = &authTransport{base: rt, host: base.Host, token: opts.Token}
+	c := &Client{secrets: newSecrets(opts.Token)}
+	switch {
+	case opts.TokenSource != nil:
+		rt = &authTransport{base: rt, host: base.Host, token: opts.TokenSource, sent: c.secrets}
+	case opts.Token != "":
+		token := opts.Token
+		rt = &authTransport{base: rt, host: base.Host, token: func(context.Context) (string, error) { return token, nil }}
 	}
-	gh := github.NewClient(&http.Client{Transport: rt, CheckRedirect: sameHostRedirects(base.Host)})
-	gh.BaseURL = base
-	gh.UserAgent = "ferry"
-	return &Client{gh: gh, token: opts.Token}, nil
+	c.gh = github.NewClient(&http.Client{Transport: rt, CheckRedirect: sameHostRedirects(base.Host)})
+	c.gh.BaseURL = base
+	c.gh.UserAgent = "ferry"
+	return c, nil
+}
+
+// apiBaseURL parses a REST API base URL ("" means DefaultAPIURL) and gives
+// it the trailing slash go-github needs.
+func apiBaseURL(apiURL string) (*url.URL, error) {
+	if apiURL == "" {
+		apiURL = DefaultAPIURL
+	}
+	base, err := url.Parse(apiURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("github api url %q: expected https://api.github.com/ or https://HOST/api/v3/", apiURL)
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	return base, nil
 }
 
 // Repository returns the API of one repository, sharing the client's
@@ -92,38 +116,36 @@ func (c *Client) Repository(owner, repo string) *GitHub {
 	}
 }
 
-// redact removes the token from an error; it is the last step before an
+// redact removes the tokens from an error; it is the last step before an
 // error leaves the package.
-func (c *Client) redact(err error) error {
-	if err == nil || c.token == "" || !strings.Contains(err.Error(), c.token) {
-		return err
-	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), c.token, "[redacted]"), cause: err}
-}
+func (c *Client) redact(err error) error { return c.secrets.redact(err) }
 
-type redacted struct {
-	msg   string
-	cause error
-}
-
-func (e *redacted) Error() string { return e.msg }
-
-// Unwrap lets callers classify the cause (IsTransient) without printing it.
-func (e *redacted) Unwrap() error { return e.cause }
-
-// authTransport sends the token, and only to the API's own host.
+// authTransport sends the token, and only to the API's own host. With a
+// token source, the token is asked for on every request (a cached one costs
+// a lock) and remembered in sent, so errors can be cleaned of it.
 type authTransport struct {
 	base  http.RoundTripper
 	host  string
-	token string
+	token func(context.Context) (string, error)
+	sent  *secrets
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !strings.EqualFold(req.URL.Host, t.host) {
 		return t.base.RoundTrip(req)
 	}
+	token, err := t.token(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		return nil, err
+	}
+	if t.sent != nil {
+		t.sent.add(token)
+	}
 	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+t.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	return t.base.RoundTrip(req)
 }
 

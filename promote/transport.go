@@ -160,6 +160,13 @@ func IsTransient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
+	// An error that knows its class answers first: a token that could not
+	// be minted reaches callers wrapped in a *url.Error, which is a
+	// net.Error whatever its cause.
+	var tr interface{ Transient() bool }
+	if errors.As(err, &tr) {
+		return tr.Transient()
+	}
 	if _, ok := errors.AsType[*github.RateLimitError](err); ok {
 		return true
 	}
@@ -172,10 +179,6 @@ func IsTransient(err error) bool {
 	if er, ok := errors.AsType[*github.ErrorResponse](err); ok && er.Response != nil {
 		code := er.Response.StatusCode
 		return code >= 500 || code == http.StatusTooManyRequests || (code == http.StatusForbidden && rateLimited(er.Response))
-	}
-	var tr interface{ Transient() bool }
-	if errors.As(err, &tr) {
-		return tr.Transient()
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,12 +15,19 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// Auth holds a repository's credentials, as values. At most one of Token and
-// SSHKey is set; neither means anonymous.
+// Auth holds a repository's credentials, as values. At most one of Token,
+// TokenSource and SSHKey is set; none means anonymous.
 type Auth struct {
 	// Token is sent over HTTPS as GitHub expects it: basic auth with the user
 	// x-access-token.
 	Token string
+	// TokenSource gives a token that changes, such as a GitHub App
+	// installation's (which expires within the hour): it is called with the
+	// operation's context before every operation that talks to the remote
+	// (Head, Fetch, FetchBranch, Push), and its token is sent as Token is.
+	// Its error fails the operation, wrapped; the tokens it returns never
+	// appear in an error.
+	TokenSource func(ctx context.Context) (string, error)
 	// SSHKey is a PEM private key; KnownHosts is the content of a known_hosts
 	// file, required with SSHKey: host keys are always checked.
 	SSHKey     []byte
@@ -43,6 +51,10 @@ func (a Auth) method(name, dir string) (transport.AuthMethod, error) {
 	switch {
 	case a.Token != "" && len(a.SSHKey) > 0:
 		return nil, fmt.Errorf("repository %s: auth has both a token and an SSH key; keep one", name)
+	case a.TokenSource != nil && (a.Token != "" || len(a.SSHKey) > 0):
+		return nil, fmt.Errorf("repository %s: auth has a token source and a token or an SSH key; keep one", name)
+	case a.TokenSource != nil:
+		return nil, nil // per operation: Repository.authFor
 	case a.Token != "":
 		return &githttp.BasicAuth{Username: "x-access-token", Password: a.Token}, nil
 	case len(a.SSHKey) > 0:

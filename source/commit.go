@@ -79,7 +79,10 @@ func (r *Repository) commitChange(ctx context.Context, c Change) (string, error)
 		}
 	}
 
-	sig := r.author
+	sig, err := r.signature(ctx)
+	if err != nil {
+		return "", err
+	}
 	sig.When = time.Now()
 	commit := &object.Commit{
 		Author: sig, Committer: sig,
@@ -243,7 +246,11 @@ func (r *Repository) push(ctx context.Context, branch string) error {
 		return fmt.Errorf("repository %s: %w", r.name, err)
 	}
 	src := plumbing.NewBranchReferenceName(branch)
-	opts := &git.PushOptions{Auth: r.auth}
+	auth, err := r.authFor(ctx)
+	if err != nil {
+		return err
+	}
+	opts := &git.PushOptions{Auth: auth}
 	if expected.IsZero() {
 		// Seen absent: a plain (non-force) push of a new branch, which the
 		// server refuses if the branch appeared meanwhile.

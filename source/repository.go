@@ -32,9 +32,11 @@ const readyMarker = "ferry-ready"
 type Repository struct {
 	name, url, branch string
 	auth              transport.AuthMethod
-	secrets           []string
+	tokens            func(context.Context) (string, error) // Auth.TokenSource; auth is nil with it
+	secrets           []string                              // grows with the tokens used (authFor)
 	dir, treesDir     string
 	author            object.Signature
+	authorOf          func(context.Context) (object.Signature, error) // RepoOptions.Author
 	maxFetch          int64
 	limits            repoLimits
 	tags              bool
@@ -230,7 +232,11 @@ func (r *Repository) lsRemote(ctx context.Context, repo *git.Repository, branch 
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("repository %s: %w", r.name, err)
 	}
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.auth})
+	auth, err := r.authFor(ctx)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
 	if err != nil {
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 			return plumbing.ZeroHash, nil
@@ -258,7 +264,11 @@ func (r *Repository) fetch(ctx context.Context, repo *git.Repository, branch str
 	if r.tags {
 		tags = git.AllTags
 	}
-	err = remote.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: r.auth, Tags: tags})
+	auth, err := r.authFor(ctx)
+	if err != nil {
+		return err
+	}
+	err = remote.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: auth, Tags: tags})
 	switch {
 	case err == nil:
 		r.fetches++

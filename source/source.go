@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +16,8 @@ import (
 type Options struct {
 	// DataDir holds one clone per repository, and the trees checked out of them.
 	DataDir string
-	// Author signs the commits Commit makes.
+	// Author signs the commits Commit makes, unless RepoOptions.Author says
+	// otherwise.
 	Author object.Signature
 	// MaxFetchBytes aborts a fetch whose pack is larger; 0 means
 	// DefaultMaxFetchBytes.
@@ -76,6 +78,10 @@ type RepoOptions struct {
 	AllowLocal bool
 	// Tags fetches the remote's tags too; by default only the branch is fetched.
 	Tags bool
+	// Author, when set, signs this repository's commits instead of
+	// Options.Author: a GitHub App's bot, looked up on first use. It is
+	// called by each Commit (When is set there); its error fails the commit.
+	Author func(ctx context.Context) (object.Signature, error)
 }
 
 var repoName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -116,10 +122,12 @@ func (s *Source) Open(opts RepoOptions) (*Repository, error) {
 		url:      opts.URL,
 		branch:   opts.Branch,
 		auth:     auth,
+		tokens:   opts.Auth.TokenSource,
 		secrets:  opts.Auth.secrets(),
 		dir:      filepath.Join(s.opts.DataDir, "repos", opts.Name+".git"),
 		treesDir: filepath.Join(s.opts.DataDir, "trees", opts.Name),
 		author:   s.opts.Author,
+		authorOf: opts.Author,
 		maxFetch: s.opts.MaxFetchBytes,
 		limits: repoLimits{
 			checkout: checkoutLimits{

@@ -1,6 +1,7 @@
 // Package githubtest serves the part of GitHub's REST API that Ferry calls
-// (pull requests, issue labels and comments, commit statuses and check runs)
-// from an httptest server that keeps its state in memory, so tests drive a
+// (pull requests, issue labels and comments, commit statuses and check runs,
+// and with Options.App a GitHub App's installations and tokens) from an
+// httptest server that keeps its state in memory, so tests drive a
 // real go-github client against it.
 //
 // It answers with GitHub's status codes, error bodies, pagination Link headers

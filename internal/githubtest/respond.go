@@ -151,13 +151,11 @@ type userJSON struct {
 
 // user renders login; its id is derived from the login, so it is stable.
 func user(r *http.Request, login string) userJSON {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(strings.ToLower(login)))
 	kind := "User"
 	if strings.HasSuffix(login, "[bot]") {
 		kind = "Bot"
 	}
-	id := int64(h.Sum32())
+	id := userID(login)
 	return userJSON{
 		Login:   login,
 		ID:      id,
@@ -166,6 +164,13 @@ func user(r *http.Request, login string) userJSON {
 		HTMLURL: webBase(r) + login,
 		Type:    kind,
 	}
+}
+
+// userID is the id of the user login, derived from the login so it is stable.
+func userID(login string) int64 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(strings.ToLower(login)))
+	return int64(h.Sum32())
 }
 
 // repoJSON is the repository as pull requests embed it in head and base.

@@ -56,6 +56,9 @@ type Options struct {
 	// branches' current commits, a closed one the last the server saw. Unset,
 	// or answering "", the sha fields are left out.
 	BranchSHA func(branch string) string
+	// App, when set, makes the server play a GitHub App too (app.go): it
+	// mints installation tokens, and accepts them as it accepts Tokens.
+	App *AppOptions
 }
 
 // Server is a GitHub REST API for one repository. All its methods are safe
@@ -84,6 +87,8 @@ type Server struct {
 	checks   []*checkRun
 	faults   []*fault
 	requests []Request
+
+	app *app // nil without Options.App
 }
 
 // New starts a server for one test and closes it at t.Cleanup. Options with
@@ -111,6 +116,12 @@ func New(t testing.TB, opts Options) *Server {
 		done:     make(chan struct{}),
 		nextID:   1000,
 		statuses: map[string][]Status{},
+	}
+	if opts.App != nil {
+		if opts.App.ID <= 0 || opts.App.PublicKey == nil {
+			t.Fatal(errAppOptions)
+		}
+		s.app = newApp(*opts.App)
 	}
 	s.mux = s.routes()
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -158,6 +169,9 @@ func (s *Server) routes() *http.ServeMux {
 	// slashes), so the route's last segment is cut off the rest by hand.
 	handle("GET "+repo+"/commits/{rest...}", s.commit)
 
+	if s.app != nil {
+		s.appRoutes(m)
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { notFound(w) })
 	return m
 }
@@ -261,10 +275,14 @@ func setHeaders(h http.Header, id string) {
 	h.Set("X-RateLimit-Resource", "core")
 }
 
-// authorized checks the request's token against Options.Tokens and answers
-// 401 as GitHub does when it is missing or wrong.
+// authorized checks the request's token against Options.Tokens and the
+// App's current installation tokens, and answers 401 as GitHub does when it
+// is missing or wrong. The App's own routes take its JWT instead.
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if len(s.opts.Tokens) == 0 {
+	if s.app != nil && appRoute(r.URL.Path) {
+		return s.authorizeJWT(w, r)
+	}
+	if len(s.opts.Tokens) == 0 && s.app == nil {
 		return true
 	}
 	header := r.Header.Get("Authorization")
@@ -277,6 +295,9 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 		if got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
 			return true
 		}
+	}
+	if s.ValidInstallationToken(got) {
+		return true
 	}
 	writeError(w, http.StatusUnauthorized, "Bad credentials", docsREST)
 	return false

@@ -109,34 +109,22 @@ func (a *Applier) RunTests(ctx context.Context, req TestRequest) (*TestReport, e
 
 	waitCtx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	r := a.watch(waitCtx, inv, jobs, func(r *HealthReport) bool {
-		for _, h := range r.Objects {
-			if finished, _, _ := jobOutcome(h.live); !finished {
-				return false
-			}
-		}
-		return true
-	})
+	outcomes := a.followTests(waitCtx, inv, jobs)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("inventory %s: tests: %w", inv, err)
 	}
 
 	report := &TestReport{}
-	for i, h := range r.Objects {
-		res := TestResult{Model: jobs[i].GetLabels()[labelModel], Test: jobs[i].GetLabels()[labelTest], Job: h.Ref}
-		finished, passed, reason := jobOutcome(h.live)
+	for i, o := range outcomes {
+		j := jobs[i]
+		res := TestResult{Model: j.GetLabels()[labelModel], Test: j.GetLabels()[labelTest], Job: refOf(j), Passed: o.passed, Duration: o.duration}
 		switch {
-		case !finished:
-			res.Reason = fmt.Sprintf("did not finish within %s (%s)", req.Timeout, h.Message)
-		case passed:
-			res.Passed = true
-		default:
-			res.Reason = reason
+		case !o.finished:
+			res.Reason = fmt.Sprintf("did not finish within %s (%s)", req.Timeout, o.state)
+		case !o.passed:
+			res.Reason = o.reason
 		}
-		if h.live != nil {
-			res.Duration = jobDuration(h.live)
-		}
-		res.Logs = a.testLogs(ctx, h.Ref)
+		res.Logs = a.testLogs(ctx, res.Job)
 		report.Results = append(report.Results, res)
 	}
 	if err := a.deleteOldTestJobs(ctx, inv, jobs, req.Revision); err != nil {
@@ -176,65 +164,6 @@ func (a *Applier) startJob(ctx context.Context, inv Inventory, j *unstructured.U
 		return nil, &ObjectError{Ref: refOf(job), Msg: "create test Job: " + scrub(err.Error(), job), Transient: transient(err)}
 	}
 	return job, nil
-}
-
-// jobOutcome reads a Job's Complete and Failed conditions. (kstatus calls a
-// Job that has started Current, which is right for an apply and wrong for a
-// test.)
-func jobOutcome(job *unstructured.Unstructured) (finished, passed bool, reason string) {
-	if job == nil {
-		return false, false, ""
-	}
-	conds, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
-	for _, c := range conds {
-		cm, _ := c.(map[string]any)
-		if cm["status"] != "True" {
-			continue
-		}
-		switch cm["type"] {
-		case "Complete":
-			return true, true, ""
-		case "Failed":
-			reason, _ := cm["reason"].(string)
-			if msg, _ := cm["message"].(string); msg != "" {
-				reason += ": " + msg
-			}
-			return true, false, reason
-		}
-	}
-	return false, false, ""
-}
-
-// jobDuration is from the Job's start to its completion or failure.
-func jobDuration(job *unstructured.Unstructured) time.Duration {
-	start, ok := timeField(job, "status", "startTime")
-	if !ok {
-		return 0
-	}
-	if end, ok := timeField(job, "status", "completionTime"); ok {
-		return end.Sub(start)
-	}
-	conds, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
-	for _, c := range conds {
-		cm, _ := c.(map[string]any)
-		if cm["type"] == "Failed" && cm["status"] == "True" {
-			if s, _ := cm["lastTransitionTime"].(string); s != "" {
-				if end, err := time.Parse(time.RFC3339, s); err == nil {
-					return end.Sub(start)
-				}
-			}
-		}
-	}
-	return 0
-}
-
-func timeField(u *unstructured.Unstructured, fields ...string) (time.Time, bool) {
-	s, found, _ := unstructured.NestedString(u.Object, fields...)
-	if !found {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	return t, err == nil
 }
 
 // testLogs returns the last lines of the test's pod, or why there are none.
@@ -290,12 +219,22 @@ func (a *Applier) deleteOldTestJobs(ctx context.Context, inv Inventory, current 
 			errs = append(errs, fmt.Errorf("inventory %s: list test Jobs in %s: %w", inv, ns, err))
 			continue
 		}
+		// A Job whose pod has ended is finished, even before the Job
+		// controller says so (see followTests).
+		ended := map[string]bool{}
+		if pods, err := a.workloads.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labelTest}); err == nil {
+			for _, p := range pods.Items {
+				if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+					ended[p.Labels[labelJobName]] = true
+				}
+			}
+		}
 		for i := range list.Items {
 			j := &list.Items[i]
 			if j.GetAnnotations()[AnnotationRev] == revision {
 				continue
 			}
-			if finished, _, _ := jobOutcome(j); !finished {
+			if !finished(j) && !ended[j.GetName()] {
 				continue
 			}
 			uid := j.GetUID()
@@ -306,4 +245,17 @@ func (a *Applier) deleteOldTestJobs(ctx context.Context, inv Inventory, current 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// finished reports whether a Job (as the dynamic client reads it) has
+// completed or failed.
+func finished(job *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(job.Object, "status", "conditions")
+	for _, c := range conds {
+		cm, _ := c.(map[string]any)
+		if cm["status"] == "True" && (cm["type"] == "Complete" || cm["type"] == "Failed") {
+			return true
+		}
+	}
+	return false
 }

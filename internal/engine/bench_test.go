@@ -3,11 +3,11 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -20,11 +20,9 @@ import (
 // GitHub server carries that version. Each trial pins a new version in dev,
 // pushes and notifies; the engine's status is sampled every millisecond.
 //
-// Kubernetes' Job controller syncs a Job at most once a second after its
-// pods change (SyncJobBatchPeriod in kube-controller-manager), so a test Job
-// that completes at once is reported Complete about a second later. The
-// benchmark also reports ferry's own part: healthy → Job created, plus Job
-// Complete (as a watch sees it) → pull request updated.
+// The benchmark also reports ferry's own part: healthy → test pod created,
+// plus test pod ended (as a watch sees it) → pull request updated; the rest
+// is the cluster running the test.
 //
 //	go test ./internal/engine -run '^$' -bench HealthyToPullRequest -benchtime 1x -timeout 30m
 func BenchmarkHealthyToPullRequest(b *testing.B) {
@@ -81,35 +79,34 @@ func BenchmarkHealthyToPullRequest(b *testing.B) {
 	}
 }
 
-// jobWatch records when each test Job was created and completed, as a
-// watch sees it, by the revision it tests.
-type jobWatch struct {
-	mu                 sync.Mutex
-	created, completed map[string]time.Time
+// podWatch records when each test's pod appeared and ended, as a watch sees
+// it, by the revision it tests (the short SHA its Job's name ends with).
+type podWatch struct {
+	mu             sync.Mutex
+	created, ended map[string]time.Time
 }
 
-func watchJobs(b *testing.B, namespace string) *jobWatch {
-	w := &jobWatch{created: map[string]time.Time{}, completed: map[string]time.Time{}}
-	watcher, err := cluster.Client.BatchV1().Jobs(namespace).Watch(b.Context(), metav1.ListOptions{})
+func watchJobs(b *testing.B, namespace string) *podWatch {
+	w := &podWatch{created: map[string]time.Time{}, ended: map[string]time.Time{}}
+	watcher, err := cluster.Client.CoreV1().Pods(namespace).Watch(b.Context(), metav1.ListOptions{LabelSelector: "ferry.dev/test"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(watcher.Stop)
 	go func() {
 		for ev := range watcher.ResultChan() {
-			job, ok := ev.Object.(*batchv1.Job)
+			pod, ok := ev.Object.(*corev1.Pod)
 			if !ok {
 				continue
 			}
-			now, rev := time.Now(), job.Annotations["ferry.dev/revision"]
+			now, job := time.Now(), pod.Labels["batch.kubernetes.io/job-name"]
+			short := job[strings.LastIndex(job, "-")+1:]
 			w.mu.Lock()
-			if _, seen := w.created[rev]; !seen {
-				w.created[rev] = now
+			if _, seen := w.created[short]; !seen {
+				w.created[short] = now
 			}
-			for _, c := range job.Status.Conditions {
-				if _, seen := w.completed[rev]; !seen && c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
-					w.completed[rev] = now
-				}
+			if _, seen := w.ended[short]; !seen && pod.Status.Phase == corev1.PodSucceeded {
+				w.ended[short] = now
 			}
 			w.mu.Unlock()
 		}
@@ -117,10 +114,10 @@ func watchJobs(b *testing.B, namespace string) *jobWatch {
 	return w
 }
 
-func (w *jobWatch) times(rev string) (created, completed time.Time) {
+func (w *podWatch) times(rev string) (created, ended time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.created[rev], w.completed[rev]
+	return w.created[rev[:12]], w.ended[rev[:12]]
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {

@@ -77,7 +77,7 @@ func TestAnImpersonatedApplyIsBoundByTheAccountsRBAC(t *testing.T) {
 	assert.Contains(t, inventoryData(t, inv), `"name":"settings"`, "ferry keeps the inventory with its own identity")
 
 	// Waiting and pruning run as the account too, within its Role.
-	health, err := a.Wait(t.Context(), inv, rendered(t, cm(allowed, "settings")), 30*time.Second)
+	health, err := a.Wait(t.Context(), inv, rendered(t, cm(allowed, "settings")), WaitOptions{Timeout: 30 * time.Second})
 	require.NoError(t, err)
 	assert.True(t, health.Healthy())
 	cs, err = a.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: rendered(t, cm(allowed, "renamed")), Policy: &Policy{Namespaces: []string{allowed}}, AllowMassDelete: true})

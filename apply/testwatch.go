@@ -72,8 +72,12 @@ func (a *Applier) followTests(ctx context.Context, inv Inventory, jobs []*unstru
 		jobsAPI := a.workloads.BatchV1().Jobs(ns)
 		podsAPI := a.workloads.CoreV1().Pods(ns)
 		wg.Go(func() {
-			follow(ctx, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) { return jobsAPI.List(ctx, opts) },
-				func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) { return jobsAPI.Watch(ctx, opts) },
+			follow(ctx, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return jobsAPI.List(ctx, opts)
+			},
+				func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+					return jobsAPI.Watch(ctx, opts)
+				},
 				metav1.ListOptions{LabelSelector: inv.selector() + "," + labelTest},
 				func(obj runtime.Object) {
 					if job, ok := obj.(*batchv1.Job); ok {
@@ -82,8 +86,12 @@ func (a *Applier) followTests(ctx context.Context, inv Inventory, jobs []*unstru
 				})
 		})
 		wg.Go(func() {
-			follow(ctx, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) { return podsAPI.List(ctx, opts) },
-				func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) { return podsAPI.Watch(ctx, opts) },
+			follow(ctx, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				return podsAPI.List(ctx, opts)
+			},
+				func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+					return podsAPI.Watch(ctx, opts)
+				},
 				metav1.ListOptions{LabelSelector: labelJobName + " in (" + strings.Join(names, ",") + ")"},
 				func(obj runtime.Object) {
 					if pod, ok := obj.(*corev1.Pod); ok {

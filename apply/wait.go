@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,22 +34,47 @@ func (r *HealthReport) Healthy() bool {
 	return true
 }
 
-// Wait watches the objects until every one is Current, one has Failed, or the
-// timeout passes; it returns the report in every case, and an error naming
-// each object that is not Current, with its last status message, unless all
-// are. Objects are watched (one LIST and WATCH per kind and namespace,
-// restricted to the inventory's labels), never polled.
-func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, timeout time.Duration) (*HealthReport, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// WaitOptions bound and observe a Wait.
+type WaitOptions struct {
+	// Timeout bounds the wait.
+	Timeout time.Duration
+	// Progress, when set, is called every ProgressEvery (0 means 5 s) while
+	// some object is not Current, with the report. The objects still in
+	// progress then say why where their pods tell it: a Deployment whose
+	// pods are Pending carries what the scheduler said, one whose containers
+	// wait carries why (ImagePullBackOff …).
+	Progress      func(*HealthReport)
+	ProgressEvery time.Duration
+}
+
+// Wait watches the objects until every one is Current, one has Failed, or
+// the timeout passes; it returns the report in every case, and an error
+// naming each object that is not Current, with its last status message (and
+// why, as for Progress), unless all are. Objects are watched (one LIST and
+// WATCH per kind and namespace, restricted to the inventory's labels), never
+// polled.
+func (a *Applier) Wait(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, opts WaitOptions) (*HealthReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	r := a.watch(ctx, inv, objs, func(r *HealthReport) bool { return r.Healthy() || r.anyFailed() })
+	var tick func(*HealthReport)
+	if opts.Progress != nil {
+		tick = func(r *HealthReport) {
+			a.explain(context.WithoutCancel(ctx), r)
+			opts.Progress(r)
+		}
+	}
+	r := a.watch(ctx, inv, objs, func(r *HealthReport) bool { return r.Healthy() || r.anyFailed() }, tick, cmp.Or(opts.ProgressEvery, 5*time.Second))
 	switch {
 	case r.Healthy():
 		return r, nil
 	case r.anyFailed():
 		return r, notHealthy(r, "failed")
 	default:
-		return r, notHealthy(r, fmt.Sprintf("not Current after %s", timeout))
+		// A bounded read, after the wait: why the rest is not Current.
+		explainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		a.explain(explainCtx, r)
+		cancel()
+		return r, notHealthy(r, fmt.Sprintf("not Current after %s", opts.Timeout))
 	}
 }
 
@@ -62,9 +88,10 @@ func (r *HealthReport) anyFailed() bool {
 }
 
 // watch follows the readiness of objs until done says the report is final or
-// ctx ends, and returns the last report. Objects are watched (one LIST and
-// WATCH per kind and namespace, restricted to the inventory's labels).
-func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, done func(*HealthReport) bool) *HealthReport {
+// ctx ends, and returns the last report; tick, when set, gets the report
+// every interval meanwhile. Objects are watched (one LIST and WATCH per kind
+// and namespace, restricted to the inventory's labels).
+func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured.Unstructured, done func(*HealthReport) bool, tick func(*HealthReport), every time.Duration) *HealthReport {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -148,6 +175,12 @@ func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured
 		}
 		return r
 	}
+	var ticks <-chan time.Time
+	if tick != nil {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		ticks = t.C
+	}
 	for {
 		r := report()
 		if done(r) {
@@ -155,6 +188,8 @@ func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured
 		}
 		select {
 		case <-changed:
+		case <-ticks:
+			tick(r)
 		case <-ctx.Done():
 			return report()
 		}

@@ -21,7 +21,7 @@ func TestADeploymentBecomesCurrentThroughKwok(t *testing.T) {
 	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objs})
 	require.NoError(t, err)
 
-	report, err := a.Wait(t.Context(), inv, objs, time.Minute)
+	report, err := a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: time.Minute})
 	require.NoError(t, err)
 	assert.True(t, report.Healthy())
 	require.Len(t, report.Objects, 3)
@@ -39,13 +39,42 @@ func TestADeploymentThatCanNeverBeAvailableTimesOutNamingIt(t *testing.T) {
 	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objs})
 	require.NoError(t, err)
 
-	report, err := a.Wait(t.Context(), inv, objs, 3*time.Second)
+	report, err := a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: 3 * time.Second})
 	require.Error(t, err)
 	assert.False(t, report.Healthy())
 	assert.Contains(t, err.Error(), "not Current after 3s")
 	assert.Contains(t, err.Error(), "Deployment/"+ns+"/fraud: InProgress")
 	assert.Contains(t, err.Error(), "Available", "the last condition is in the message")
 	assert.NotContains(t, err.Error(), "ConfigMap/", "only what is not Current is named")
+}
+
+func TestAWaitSaysWhyADeploymentsPodsAreNotReady(t *testing.T) {
+	ns := cluster.Namespace(t)
+	a, _ := newApplier(t, cluster)
+	inv := inventoryFor(ns)
+	gpu := strings.Replace(model, "          image: registry.example/mlserver:1.6", "          image: registry.example/mlserver:1.6\n          resources: {limits: {nvidia.com/gpu: 1}}", 1)
+	objs := objects(t, ns, gpu)
+	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objs})
+	require.NoError(t, err)
+
+	var progress []string
+	var mu sync.Mutex
+	_, err = a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: 3 * time.Second, ProgressEvery: 500 * time.Millisecond, Progress: func(r *HealthReport) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range r.Objects {
+			if h.Status != Current {
+				progress = append(progress, h.String())
+			}
+		}
+	}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Insufficient nvidia.com/gpu", "the timeout says why")
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, progress, "progress is reported while waiting")
+	assert.Contains(t, progress[len(progress)-1], "Deployment/"+ns+"/fraud: InProgress")
+	assert.Contains(t, progress[len(progress)-1], "pods: 1 Pending: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
 }
 
 const inferenceServiceCRD = `apiVersion: apiextensions.k8s.io/v1
@@ -104,12 +133,12 @@ spec:
 	}
 
 	setStatus(map[string]any{"conditions": conditions("False")})
-	_, err = a.Wait(t.Context(), inv, objs, time.Second)
+	_, err = a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: time.Second})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "InferenceService/"+ns+"/sentiment: InProgress: Ready is not True")
 
 	setStatus(map[string]any{"conditions": conditions("True"), "modelStatus": map[string]any{"transitionStatus": "InProgress"}})
-	_, err = a.Wait(t.Context(), inv, objs, time.Second)
+	_, err = a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: time.Second})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "model transition InProgress")
 
@@ -118,7 +147,7 @@ spec:
 		time.Sleep(200 * time.Millisecond)
 		setStatus(map[string]any{"conditions": conditions("True"), "modelStatus": map[string]any{"transitionStatus": "UpToDate"}})
 	}()
-	report, err := a.Wait(t.Context(), inv, objs, 30*time.Second)
+	report, err := a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: 30 * time.Second})
 	require.NoError(t, err)
 	assert.True(t, report.Healthy())
 
@@ -126,7 +155,7 @@ spec:
 		"transitionStatus": "BlockedByFailedLoad",
 		"lastFailureInfo":  map[string]any{"reason": "ModelLoadFailed", "message": "weights not found at hf://acme/sentiment-2.1.0"},
 	}})
-	report, err = a.Wait(t.Context(), inv, objs, 30*time.Second)
+	report, err = a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: 30 * time.Second})
 	require.Error(t, err)
 	assert.Equal(t, HealthFail, report.Objects[0].Status)
 	assert.Contains(t, err.Error(), "BlockedByFailedLoad: ModelLoadFailed: weights not found")

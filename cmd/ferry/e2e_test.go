@@ -252,3 +252,19 @@ func TestSyncValidateAndDiff(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out.String(), "Failed")
 }
+
+func TestSyncSaysWhatItWaitsForAndGivesUpAtItsTimeout(t *testing.T) {
+	x := newE2E(t, "prod")
+	// prod asks for a GPU no node of the test cluster has.
+	x.wt.Write(t, "environments/prod/models.yaml", testenv.ModelPin("1.0.0")+"  resources: {gpu: 1}\n")
+	x.wt.Commit(t, "prod wants a GPU")
+	x.wt.Push(t)
+
+	var out, errOut syncBuffer
+	err := run(t.Context(), []string{"sync", "--config", x.config, "--timeout", "4s", "--progress-every", "500ms"}, &out, &errOut)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gave up after 4s (--timeout)")
+	assert.Contains(t, errOut.String(), "waiting for "+x.repo+"/prod: Waiting: Deployment/"+x.prefix+"-prod/fraud-detector: InProgress")
+	assert.Contains(t, errOut.String(), "Insufficient nvidia.com/gpu", "and why: what the scheduler said")
+	assert.Contains(t, out.String(), "prod", "the table says where it stood")
+}

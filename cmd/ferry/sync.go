@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 func newSyncCommand() *cobra.Command {
 	var cfgPath, env, logFormat string
 	var allowMassDelete bool
+	var timeout, every time.Duration
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Reconcile every environment once, in the foreground; exit 0 only if all are healthy",
@@ -29,13 +31,20 @@ func newSyncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			eng, err := a.engine(log, nil, allowMassDelete)
+			eng, err := a.engine(log, nil, allowMassDelete, func(o *engine.Options) { o.ProgressEvery = every })
 			if err != nil {
 				return err
 			}
-			statuses, err := eng.SyncOnce(cmd.Context(), env)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			stopProgress := reportProgress(ctx, cmd.ErrOrStderr(), eng, every)
+			statuses, err := eng.SyncOnce(ctx, env)
+			stopProgress()
 			printStatus(cmd.OutOrStdout(), statuses)
-			if err != nil {
+			switch {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
+				return fmt.Errorf("gave up after %s (--timeout); where each environment stood is above", timeout)
+			case err != nil:
 				return errors.New("not every environment is healthy (details above and in the log)")
 			}
 			return nil
@@ -44,8 +53,40 @@ func newSyncCommand() *cobra.Command {
 	configFlag(cmd, &cfgPath)
 	cmd.Flags().StringVar(&env, "env", "", "reconcile only this environment")
 	cmd.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "confirm a prune of more than half of an environment")
+	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up after this long")
+	cmd.Flags().DurationVar(&every, "progress-every", 5*time.Second, "how often to say what sync still waits for, and why")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
+}
+
+// reportProgress says, every few seconds, what each environment in a long
+// step still waits for and why, until the returned func is called.
+func reportProgress(ctx context.Context, w io.Writer, eng *engine.Engine, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, s := range eng.Status() {
+				if s.Phase == engine.Idle || s.Phase == engine.Failed {
+					continue
+				}
+				line := fmt.Sprintf("waiting for %s/%s: %s", s.Repository, s.Environment, s.Phase)
+				if s.Waiting != "" {
+					line += ": " + s.Waiting
+				}
+				fmt.Fprintln(w, line)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // printStatus writes the table `ferry sync` and `ferry status` show.

@@ -3,22 +3,37 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-gitops/ferry/apply"
+	"github.com/ferry-gitops/ferry/internal/config"
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/render"
 )
 
 func newValidateCommand() *cobra.Command {
 	var cfgPath string
+	var configOnly bool
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check ferry.yaml, fetch each repository, render every environment and check it against its policy; report every problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configOnly {
+				cfg, err := config.Load(cfgPath, os.Getenv)
+				if err != nil {
+					return err
+				}
+				envs := 0
+				for _, r := range cfg.Repositories {
+					envs += len(r.Environments)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok  %s: %d repositories, %d environments\n", cfgPath, len(cfg.Repositories), envs)
+				return nil
+			}
 			a, err := loadApp(cfgPath, forCLI)
 			if err != nil {
 				return err
@@ -36,6 +51,7 @@ func newValidateCommand() *cobra.Command {
 		},
 	}
 	configFlag(cmd, &cfgPath)
+	cmd.Flags().BoolVar(&configOnly, "config-only", false, "check ferry.yaml and the secrets it names, without reaching Git or a cluster (for CI)")
 	return cmd
 }
 

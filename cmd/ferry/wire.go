@@ -191,16 +191,21 @@ func botAuthor(inst *promote.Installation) func(context.Context) (object.Signatu
 	}
 }
 
-// engine returns an engine over the app's repositories.
-func (a *app) engine(log *slog.Logger, reg prometheus.Registerer, allowMassDelete bool) (*engine.Engine, error) {
-	return engine.New(engine.Options{
+// engine returns an engine over the app's repositories; mutate, when given,
+// adjusts its options (a command's flags).
+func (a *app) engine(log *slog.Logger, reg prometheus.Registerer, allowMassDelete bool, mutate ...func(*engine.Options)) (*engine.Engine, error) {
+	opts := engine.Options{
 		Repositories:    a.repos,
 		Renderer:        a.renderer,
 		Resync:          a.cfg.Resync,
 		Logger:          log,
 		Registerer:      reg,
 		AllowMassDelete: allowMassDelete,
-	})
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	return engine.New(opts)
 }
 
 // restConfig reaches a cluster: the named kubeconfig, else $KUBECONFIG and

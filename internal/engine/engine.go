@@ -70,6 +70,9 @@ type Options struct {
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration
+	// ProgressEvery is how often a health wait updates Status.Waiting; 0
+	// means 5s.
+	ProgressEvery time.Duration
 	// TestGrace is added to the longest test's timeout to bound a test run;
 	// 0 means 1m.
 	TestGrace time.Duration
@@ -202,6 +205,7 @@ func defaults(o *Options) {
 		o.Workers = 16
 	}
 	set(&o.HealthTimeout, 5*time.Minute)
+	set(&o.ProgressEvery, 5*time.Second)
 	set(&o.TestGrace, time.Minute)
 	set(&o.ChecksTimeout, 30*time.Minute)
 	set(&o.ChecksPoll, time.Minute)

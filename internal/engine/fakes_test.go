@@ -149,7 +149,7 @@ func (c *fakeCluster) Apply(_ context.Context, req apply.Request) (*apply.Change
 	return &apply.ChangeSet{}, nil
 }
 
-func (c *fakeCluster) Wait(ctx context.Context, _ apply.Inventory, _ []*unstructured.Unstructured, _ time.Duration) (*apply.HealthReport, error) {
+func (c *fakeCluster) Wait(ctx context.Context, _ apply.Inventory, _ []*unstructured.Unstructured, _ apply.WaitOptions) (*apply.HealthReport, error) {
 	c.add("Wait")
 	c.mu.Lock()
 	gate, unhealthy := c.gate, c.unhealthy

@@ -101,6 +101,7 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 	}
 	defer es.changed()
 	es.cancel = nil
+	es.status.Waiting = ""
 	revision := es.target
 	result := "success"
 	if o.err != nil {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -33,7 +32,7 @@ type gitRepo interface {
 type applier interface {
 	Revision(ctx context.Context, inv apply.Inventory) (string, error)
 	Apply(ctx context.Context, req apply.Request) (*apply.ChangeSet, error)
-	Wait(ctx context.Context, inv apply.Inventory, objs []*unstructured.Unstructured, timeout time.Duration) (*apply.HealthReport, error)
+	Wait(ctx context.Context, inv apply.Inventory, objs []*unstructured.Unstructured, opts apply.WaitOptions) (*apply.HealthReport, error)
 	RunTests(ctx context.Context, req apply.TestRequest) (*apply.TestReport, error)
 	Verification(ctx context.Context, inv apply.Inventory) (*apply.Verification, error)
 	SaveVerification(ctx context.Context, inv apply.Inventory, v apply.Verification) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferry-gitops/ferry/apply"
@@ -31,12 +32,19 @@ type pipeline struct {
 func (p *pipeline) run(ctx context.Context) error {
 	es := p.es
 	p.e.setPhase(es, p.gen, Waiting)
-	report, err := es.spec.Applier.Wait(ctx, es.inventory(), p.res.Objects, p.e.opts.HealthTimeout)
+	report, err := es.spec.Applier.Wait(ctx, es.inventory(), p.res.Objects, apply.WaitOptions{
+		Timeout:       p.e.opts.HealthTimeout,
+		ProgressEvery: p.e.opts.ProgressEvery,
+		Progress: func(r *apply.HealthReport) {
+			es.update(p.gen, func() { es.status.Waiting = notCurrent(r) })
+		},
+	})
 	if ctx.Err() != nil {
 		return nil // superseded, or shutting down: a newer generation records
 	}
 	p.health = report
 	es.update(p.gen, func() {
+		es.status.Waiting = ""
 		es.status.Health = HealthHealthy
 		if err != nil {
 			es.status.Health = HealthUnhealthy
@@ -187,4 +195,15 @@ func stepBackoff(attempt int) time.Duration {
 		d *= 2
 	}
 	return jitterDuration(min(d, 5*time.Minute))
+}
+
+// notCurrent says which objects a health wait still waits for, and why.
+func notCurrent(r *apply.HealthReport) string {
+	var parts []string
+	for _, h := range r.Objects {
+		if h.Status != apply.Current {
+			parts = append(parts, h.String())
+		}
+	}
+	return strings.Join(parts, "; ")
 }

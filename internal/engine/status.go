@@ -77,8 +77,12 @@ type Status struct {
 	Revision string `json:"revision,omitempty"`
 	Phase    Phase  `json:"phase"`
 	// FailedStep is the step that stopped the pipeline when Phase is Failed.
-	FailedStep Step   `json:"failedStep,omitempty"`
-	Health     string `json:"health"`
+	FailedStep Step `json:"failedStep,omitempty"`
+	// Waiting says what a long step still waits for, and why: the objects a
+	// health wait finds not Current (a Deployment 0/2 available, its pods
+	// Pending on Insufficient nvidia.com/gpu).
+	Waiting string `json:"waiting,omitempty"`
+	Health  string `json:"health"`
 	// Verified is the newest commit whose tests and required checks passed.
 	Verified string `json:"verified,omitempty"`
 	// Models are the environment's models at Revision.

@@ -56,9 +56,12 @@ func (p *pipeline) tests(ctx context.Context, rev string) ([]apply.TestResult, e
 		return nil, err
 	}
 	longest := time.Duration(0)
-	for _, t := range p.res.Tests {
+	names := make([]string, len(p.res.Tests))
+	for i, t := range p.res.Tests {
 		longest = max(longest, t.Timeout)
+		names[i] = t.Model + "/" + t.Name
 	}
+	p.es.update(p.gen, func() { p.es.status.Waiting = "tests running: " + strings.Join(names, ", ") })
 	var report *apply.TestReport
 	err = p.retry(ctx, StepTests, func(ctx context.Context) error {
 		var err error
@@ -127,6 +130,7 @@ func (p *pipeline) checks(ctx context.Context, rev string) (promote.Checks, erro
 			return checks, nil
 		}
 		p.e.commitStatus(p.es, rev, statusPending("waiting for "+waiting.Names()))
+		p.es.update(p.gen, func() { p.es.status.Waiting = "required checks: " + waiting.Names() })
 		select {
 		case <-p.es.checks:
 		case <-poll.C:

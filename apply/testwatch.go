@@ -71,33 +71,27 @@ func (a *Applier) followTests(ctx context.Context, inv Inventory, jobs []*unstru
 		slices.Sort(names)
 		jobsAPI := a.workloads.BatchV1().Jobs(ns)
 		podsAPI := a.workloads.CoreV1().Pods(ns)
+		jobs := lister{
+			list:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return jobsAPI.List(ctx, o) },
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return jobsAPI.Watch(ctx, o) },
+		}
+		pods := lister{
+			list:  func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return podsAPI.List(ctx, o) },
+			watch: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return podsAPI.Watch(ctx, o) },
+		}
 		wg.Go(func() {
-			follow(ctx, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return jobsAPI.List(ctx, opts)
-			},
-				func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-					return jobsAPI.Watch(ctx, opts)
-				},
-				metav1.ListOptions{LabelSelector: inv.selector() + "," + labelTest},
-				func(obj runtime.Object) {
-					if job, ok := obj.(*batchv1.Job); ok {
-						settle(ns+"/"+job.Name, jobTestOutcome(job))
-					}
-				})
+			jobs.follow(ctx, metav1.ListOptions{LabelSelector: inv.selector() + "," + labelTest}, func(obj runtime.Object) {
+				if job, ok := obj.(*batchv1.Job); ok {
+					settle(ns+"/"+job.Name, jobTestOutcome(job))
+				}
+			})
 		})
 		wg.Go(func() {
-			follow(ctx, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-				return podsAPI.List(ctx, opts)
-			},
-				func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-					return podsAPI.Watch(ctx, opts)
-				},
-				metav1.ListOptions{LabelSelector: labelJobName + " in (" + strings.Join(names, ",") + ")"},
-				func(obj runtime.Object) {
-					if pod, ok := obj.(*corev1.Pod); ok {
-						settle(ns+"/"+pod.Labels[labelJobName], podTestOutcome(pod))
-					}
-				})
+			pods.follow(ctx, metav1.ListOptions{LabelSelector: labelJobName + " in (" + strings.Join(names, ",") + ")"}, func(obj runtime.Object) {
+				if pod, ok := obj.(*corev1.Pod); ok {
+					settle(ns+"/"+pod.Labels[labelJobName], podTestOutcome(pod))
+				}
+			})
 		})
 	}
 	defer wg.Wait()
@@ -119,25 +113,28 @@ func (a *Applier) followTests(ctx context.Context, inv Inventory, jobs []*unstru
 	}
 }
 
+// lister lists and watches one resource in one namespace.
+type lister struct {
+	list  func(context.Context, metav1.ListOptions) (runtime.Object, error)
+	watch func(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
 // follow lists, then watches, until ctx ends, handing every object seen to
 // seen; a watch that ends is started again from a new list.
-func follow(ctx context.Context,
-	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error),
-	opts metav1.ListOptions, seen func(runtime.Object)) {
+func (l lister) follow(ctx context.Context, opts metav1.ListOptions, seen func(runtime.Object)) {
 	for ctx.Err() == nil {
-		l, err := list(ctx, opts)
+		list, err := l.list(ctx, opts)
 		if err != nil {
 			sleep(ctx, time.Second)
 			continue
 		}
-		items, _ := listItems(l)
+		items, _ := listItems(list)
 		for _, item := range items {
 			seen(item)
 		}
 		o := opts
-		o.ResourceVersion = resourceVersion(l)
-		w, err := watchFn(ctx, o)
+		o.ResourceVersion = resourceVersion(list)
+		w, err := l.watch(ctx, o)
 		if err != nil {
 			sleep(ctx, time.Second)
 			continue

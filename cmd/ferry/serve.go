@@ -85,7 +85,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	eng, err := a.engine(log, reg, false)
+	eng, err := a.engine(log, reg, false, func(o *engine.Options) {
+		for _, s := range secrets {
+			o.Secrets = append(o.Secrets, string(s))
+		}
+	})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ type app struct {
 	// appliers are the environments' clusters, by "repository/environment",
 	// for the commands that use more of them than the engine does.
 	appliers map[string]*apply.Applier
+	// secrets are the credentials read from the environment or files, which
+	// the engine keeps out of everything it shows.
+	secrets []string
 }
 
 // purpose says which command builds an app: only ferry serve keeps its clones
@@ -83,6 +86,9 @@ func build(cfg *config.Config, p purpose) (*app, error) {
 		auth, err := rc.SourceAuth(os.Getenv)
 		if err != nil {
 			return nil, err
+		}
+		if auth.Token != "" {
+			a.secrets = append(a.secrets, auth.Token)
 		}
 		inst, err := appInstallation(rc, apps)
 		if err != nil {
@@ -201,6 +207,7 @@ func (a *app) engine(log *slog.Logger, reg prometheus.Registerer, allowMassDelet
 		Logger:          log,
 		Registerer:      reg,
 		AllowMassDelete: allowMassDelete,
+		Secrets:         a.secrets,
 	}
 	for _, m := range mutate {
 		m(&opts)

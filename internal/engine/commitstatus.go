@@ -98,11 +98,11 @@ func (e *Engine) postStatuses(ctx context.Context, es *envState) bool {
 		cancel()
 		if err != nil && promote.IsTransient(err) {
 			done = false
-			e.log.Warn("commit status failed, retrying", "repo", es.repo.spec.Name, "env", es.spec.Name, "revision", sha, "error", err)
+			e.log.Warn("commit status failed, retrying", "repo", es.repo.spec.Name, "env", es.spec.Name, "revision", sha, "error", e.scrub(err.Error()))
 			continue
 		}
 		if err != nil {
-			e.log.Error("commit status refused", "repo", es.repo.spec.Name, "env", es.spec.Name, "revision", sha, "error", err)
+			e.log.Error("commit status refused", "repo", es.repo.spec.Name, "env", es.spec.Name, "revision", sha, "error", e.scrub(err.Error()))
 		}
 		es.mu.Lock()
 		if es.statuses[sha] == s {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,10 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// StatusURL, when set, is the link commit statuses carry (a dashboard).
 	StatusURL string
+	// Secrets are values (tokens, the webhook secret) that must never show:
+	// every error the engine puts in a status, a commit status or its log
+	// has them replaced by [redacted], whichever part produced it.
+	Secrets []string
 	// AllowMassDelete confirms prunes the mass-delete guard would refuse
 	// (ferry sync --allow-mass-delete); never set by ferry serve.
 	AllowMassDelete bool
@@ -428,6 +433,16 @@ func (e *Engine) SyncOnce(ctx context.Context, env string) ([]Status, error) {
 	}
 	e.flushStatuses(ctx)
 	return out, errors.Join(errs...)
+}
+
+// scrub replaces every configured secret in s by [redacted].
+func (e *Engine) scrub(s string) string {
+	for _, secret := range e.opts.Secrets {
+		if len(secret) >= 4 {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
 }
 
 // inventory names an environment's inventory in its cluster.

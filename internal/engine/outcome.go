@@ -113,8 +113,9 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 	es.status.LastReconcile = time.Now()
 	if o.err != nil {
 		c := classify(o.step, o.err)
-		rec.Error = o.err.Error()
-		es.status.Phase, es.status.FailedStep, es.status.LastError = Failed, o.step, o.err.Error()
+		msg := e.scrub(o.err.Error())
+		rec.Error = msg
+		es.status.Phase, es.status.FailedStep, es.status.LastError = Failed, o.step, msg
 		if c == badInput && (o.step == StepRender || o.step == StepApply) {
 			es.failedAt = revision
 		}
@@ -123,8 +124,8 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 		if c == transient {
 			state = promote.StateError
 		}
-		e.queueCommitStatus(es, revision, statusDone(state, string(o.step)+": "+o.err.Error()))
-		e.log.Error("reconcile failed", "repo", repo, "env", env, "revision", revision, "step", o.step, "error", o.err)
+		e.queueCommitStatus(es, revision, statusDone(state, string(o.step)+": "+msg))
+		e.log.Error("reconcile failed", "repo", repo, "env", env, "revision", revision, "step", o.step, "error", msg)
 		if c == transient {
 			return &retryError{o.err}
 		}

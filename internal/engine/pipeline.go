@@ -36,7 +36,7 @@ func (p *pipeline) run(ctx context.Context) error {
 		Timeout:       p.e.opts.HealthTimeout,
 		ProgressEvery: p.e.opts.ProgressEvery,
 		Progress: func(r *apply.HealthReport) {
-			es.update(p.gen, func() { es.status.Waiting = notCurrent(r) })
+			es.update(p.gen, func() { es.status.Waiting = p.e.scrub(notCurrent(r)) })
 		},
 	})
 	if ctx.Err() != nil {
@@ -144,7 +144,7 @@ func (p *pipeline) save(ctx context.Context, v apply.Verification) {
 		v.Time = time.Now()
 	}
 	if err := es.spec.Applier.SaveVerification(ctx, es.inventory(), v); err != nil {
-		p.e.log.Warn("record verification failed", "repo", es.repo.spec.Name, "env", es.spec.Name, "revision", v.Revision, "error", err)
+		p.e.log.Warn("record verification failed", "repo", es.repo.spec.Name, "env", es.spec.Name, "revision", v.Revision, "error", p.e.scrub(err.Error()))
 	}
 }
 
@@ -175,10 +175,11 @@ func (p *pipeline) retry(ctx context.Context, step Step, fn func(context.Context
 			return err
 		}
 		wait := stepBackoff(attempt)
+		msg := p.e.scrub(err.Error())
 		p.es.update(p.gen, func() {
-			p.es.status.LastError = fmt.Sprintf("%s: %v (retrying in %s)", step, err, wait.Round(time.Millisecond))
+			p.es.status.LastError = fmt.Sprintf("%s: %s (retrying in %s)", step, msg, wait.Round(time.Millisecond))
 		})
-		p.e.log.Warn("step failed, retrying", "repo", p.es.repo.spec.Name, "env", p.es.spec.Name, "step", step, "error", err, "in", wait)
+		p.e.log.Warn("step failed, retrying", "repo", p.es.repo.spec.Name, "env", p.es.spec.Name, "step", step, "error", msg, "in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +290,41 @@ func contains(keys []EnvironmentKey, k EnvironmentKey) bool {
 		}
 	}
 	return false
+}
+
+func TestAConfiguredSecretNeverShowsInAStatusACommitStatusOrTheLog(t *testing.T) {
+	const canary = "ghs_STATUS_CANARY_42"
+	var logs syncLog
+	w := newWorld(t, func(w *world, o *Options) {
+		o.Secrets = []string{canary}
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		w.render.breakPath("environments/dev", errors.New("render environments/dev: a URL with "+canary+" in it was refused"))
+	})
+	s := w.eventually("dev", func(s Status) bool { return s.Phase == Failed }, "dev failed")
+	assert.Contains(t, s.LastError, "a URL with [redacted] in it")
+	assert.NotContains(t, s.LastError, canary)
+	require.NotEmpty(t, s.History)
+	assert.NotContains(t, s.History[len(s.History)-1].Error, canary)
+	w.eventually("dev", func(Status) bool { return w.gh.lastStatus("ferry/dev").State == promote.StateFailure }, "the commit status")
+	assert.NotContains(t, w.gh.lastStatus("ferry/dev").Description, canary)
+	assert.Contains(t, logs.String(), "[redacted]")
+	assert.NotContains(t, logs.String(), canary)
+}
+
+// syncLog is a log written by the engine and read by the test.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

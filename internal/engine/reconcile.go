@@ -31,7 +31,7 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 	defer rs.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("fetch %s: %w", name, err)
-		rs.err = err.Error()
+		rs.err = e.scrub(err.Error())
 		for _, es := range rs.envs {
 			es.mu.Lock()
 			es.status.LastError = rs.err
@@ -39,7 +39,7 @@ func (e *Engine) fetch(ctx context.Context, name string) ([]string, error) {
 			es.mu.Unlock()
 		}
 		e.metrics.fetchFailures.WithLabelValues(name).Inc()
-		e.log.Warn("fetch failed", "repo", name, "error", err)
+		e.log.Warn("fetch failed", "repo", name, "error", rs.err)
 		return nil, &retryError{err}
 	}
 	if head != rs.head {

@@ -116,3 +116,33 @@ func TestACacheMissRecordsNothingOfThePreviousInputs(t *testing.T) {
 	assert.False(t, hit)
 	assert.Empty(t, fs.inputs(), "checking the cache must not add to the next build's input set")
 }
+
+func TestTheCacheIsBoundedInBytesAndKeepsTheNewest(t *testing.T) {
+	root := filepath.Join("testdata", "modelrepo")
+	probe := newRenderer(t)
+	res, err := probe.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
+	require.NoError(t, err)
+	one, _ := probe.cache.usage()
+	require.Positive(t, one)
+
+	// Room for two renders of dev, not three.
+	r, err := New(Options{CacheBytes: 2*one + one/2})
+	require.NoError(t, err)
+	var builds int
+	r.run = func(fs *boundedFS, dir string) (resmap.ResMap, error) { builds++; return runKustomize(fs, dir) }
+	for _, key := range []string{"a/dev", "b/dev", "c/dev"} {
+		_, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev", Key: key})
+		require.NoError(t, err)
+	}
+	used, entries := r.cache.usage()
+	assert.Equal(t, 2, entries, "the oldest was evicted to stay within the bytes")
+	assert.LessOrEqual(t, used, 2*one+one/2)
+
+	_, err = r.Render(t.Context(), Request{Root: root, Path: "environments/dev", Key: "c/dev"})
+	require.NoError(t, err)
+	assert.Equal(t, 3, builds, "the newest is a cache hit")
+	_, err = r.Render(t.Context(), Request{Root: root, Path: "environments/dev", Key: "a/dev"})
+	require.NoError(t, err)
+	assert.Equal(t, 4, builds, "the evicted one is built again")
+	assert.Positive(t, res.bytes)
+}

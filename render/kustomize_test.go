@@ -121,7 +121,7 @@ func TestOverLimitBuildsFailNamingTheLimit(t *testing.T) {
 }
 
 func TestNegativeLimitsAreRefused(t *testing.T) {
-	for _, opts := range []Options{{MaxBuildBytes: -1}, {MaxObjects: -1}, {MaxOutputBytes: -1}, {MaxFileBytes: -1}, {CacheEntries: -1}} {
+	for _, opts := range []Options{{MaxBuildBytes: -1}, {MaxObjects: -1}, {MaxOutputBytes: -1}, {MaxFileBytes: -1}, {CacheBytes: -1}} {
 		_, err := New(opts)
 		assert.Error(t, err, "%+v", opts)
 	}

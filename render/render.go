@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/utils/lru"
 	"sigs.k8s.io/kustomize/api/resmap"
 
 	"github.com/ferry-gitops/ferry/internal/object"
@@ -33,8 +32,9 @@ type Options struct {
 	// MaxOutputBytes caps the size of a Result, measured as the JSON of its
 	// Objects and Tests; 0 means 128 MiB. It also bounds what the cache holds.
 	MaxOutputBytes int64
-	// CacheEntries bounds how many environments' results are kept; 0 means 256.
-	CacheEntries int
+	// CacheBytes bounds what the cache of results holds, in bytes of their
+	// objects and tests; 0 means 64 MiB.
+	CacheBytes int64
 }
 
 // The defaults of Options' zero fields.
@@ -43,7 +43,7 @@ const (
 	DefaultMaxBuildBytes  = 64 << 20
 	DefaultMaxObjects     = 10_000
 	DefaultMaxOutputBytes = 128 << 20
-	DefaultCacheEntries   = 256
+	DefaultCacheBytes     = 64 << 20
 )
 
 // Request names what to render.
@@ -52,6 +52,10 @@ type Request struct {
 	Root string
 	// Path is the environment directory, relative to Root (e.g. environments/dev).
 	Path string
+	// Key names what is rendered for the cache, e.g. repository/environment:
+	// the same key at another commit reuses the result when its inputs did not
+	// change. "" means Path.
+	Key string
 }
 
 // Result is a rendered environment. A Result may be shared by later Render
@@ -71,6 +75,8 @@ type Result struct {
 	Digest string
 	// Inputs are the files the build read, slash paths relative to Root, sorted.
 	Inputs []string
+	// bytes is the size of the JSON of Objects and Tests, for the cache.
+	bytes int64
 }
 
 // Renderer builds environments with kustomize in-process and remembers results
@@ -80,7 +86,7 @@ type Result struct {
 type Renderer struct {
 	limits limits
 	build  chan struct{} // the build slot: one kustomize build at a time
-	cache  *lru.Cache    // Request.Path -> *cached
+	cache  *resultCache  // Request.Key -> *cached
 
 	// run builds path (relative to the checkout) on fs; tests replace it to
 	// exercise panics and builds that block.
@@ -103,8 +109,8 @@ type cached struct {
 
 // New returns a Renderer, or an error when a field of opts is negative.
 func New(opts Options) (*Renderer, error) {
-	if opts.MaxFileBytes < 0 || opts.MaxBuildBytes < 0 || opts.MaxObjects < 0 || opts.MaxOutputBytes < 0 || opts.CacheEntries < 0 {
-		return nil, errors.New("render: MaxFileBytes, MaxBuildBytes, MaxObjects, MaxOutputBytes and CacheEntries must not be negative")
+	if opts.MaxFileBytes < 0 || opts.MaxBuildBytes < 0 || opts.MaxObjects < 0 || opts.MaxOutputBytes < 0 || opts.CacheBytes < 0 {
+		return nil, errors.New("render: MaxFileBytes, MaxBuildBytes, MaxObjects, MaxOutputBytes and CacheBytes must not be negative")
 	}
 	l := limits{
 		maxFile:    orDefault(opts.MaxFileBytes, DefaultMaxFileBytes),
@@ -115,7 +121,7 @@ func New(opts Options) (*Renderer, error) {
 	return &Renderer{
 		limits: l,
 		build:  make(chan struct{}, 1),
-		cache:  lru.New(orDefault(opts.CacheEntries, DefaultCacheEntries)),
+		cache:  newResultCache(orDefault(opts.CacheBytes, DefaultCacheBytes)),
 		run:    runKustomize,
 		scan:   scanKustomizations,
 	}, nil
@@ -154,7 +160,11 @@ func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
-	if res, ok := r.lookup(fs, path); ok {
+	key := req.Key
+	if key == "" {
+		key = path
+	}
+	if res, ok := r.lookup(fs, key); ok {
 		return res, nil
 	}
 
@@ -167,17 +177,16 @@ func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
 	res.Inputs = fs.inputs()
-	r.cache.Add(path, &cached{hashes: fs.hashes(), result: res})
+	r.cache.add(key, &cached{hashes: fs.hashes(), result: res})
 	return res, nil
 }
 
-// lookup returns the cached result for path when all its inputs are unchanged.
-func (r *Renderer) lookup(fs *boundedFS, path string) (*Result, bool) {
-	v, ok := r.cache.Get(path)
+// lookup returns the cached result for key when all its inputs are unchanged.
+func (r *Renderer) lookup(fs *boundedFS, key string) (*Result, bool) {
+	c, ok := r.cache.get(key)
 	if !ok {
 		return nil, false
 	}
-	c := v.(*cached)
 	for file, want := range c.hashes {
 		_, data, err := fs.readBounded(file)
 		if err != nil || hashBytes(data) != want {
@@ -273,6 +282,7 @@ func digestOf(res *Result, maxOutput int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	res.bytes = h.n
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 

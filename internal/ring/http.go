@@ -1,0 +1,225 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The ring's HTTP surface between members.
+const (
+	NotifyPath = "/ring/v1/notify"
+	StatusPath = "/ring/v1/status"
+
+	// MaxNotifyBytes caps a notify body; a larger one is answered 413.
+	MaxNotifyBytes = 64 << 10
+	// MaxStatusBytes caps a status answer FetchStatus reads.
+	MaxStatusBytes = 8 << 20
+	// ForwardTimeout bounds Forward, its one retry included.
+	ForwardTimeout = 2 * time.Second
+	// StatusTimeout bounds FetchStatus.
+	StatusTimeout = 5 * time.Second
+)
+
+// Notification kinds a member forwards: a push to a tracked branch, or a
+// change of the checks on a commit.
+const (
+	KindPush   = "push"
+	KindChecks = "checks"
+)
+
+// notification is the body of a notify request.
+type notification struct {
+	Repository string `json:"repository"`
+	Kind       string `json:"kind"`
+}
+
+// Handler serves the ring's endpoints to other members:
+//   - POST NotifyPath takes a JSON {"repository": ..., "kind": "push"|"checks"}
+//     that a member which received a webhook for a repository it does not own
+//     forwards to the owner, and calls notify. notify must not block (it
+//     enqueues); it returns false when it cannot take the notification, which
+//     is answered 503 with Retry-After. Accepted is 202. A body over
+//     MaxNotifyBytes is 413, a malformed one or an unknown kind 400. Unknown
+//     fields are ignored, so members of two versions can talk during an upgrade.
+//   - GET StatusPath answers 200 with the JSON bytes status returns, or 500
+//     with its error.
+//
+// Every request must carry "Authorization: Bearer <token>", compared in
+// constant time, before anything else is looked at; otherwise 401. An empty
+// token refuses every request. Other paths are 404, other methods 405; a nil
+// func makes its endpoint answer 501.
+func Handler(token string, notify func(repo, kind string) bool, status func() ([]byte, error)) http.Handler {
+	want := sha256.Sum256([]byte("Bearer " + token))
+	authorized := func(r *http.Request) bool {
+		// Hashing both sides first keeps the comparison constant-time even in
+		// the length of the token.
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		return token != "" && subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var method string
+		switch r.URL.Path {
+		case NotifyPath:
+			method = http.MethodPost
+		case StatusPath:
+			method = http.MethodGet
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		if !authorized(r) {
+			// Whatever body a stranger sent is not worth draining.
+			w.Header().Set("Connection", "close")
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		// Authenticated from here on.
+		if r.Method != method {
+			w.Header().Set("Allow", method)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		switch {
+		case method == http.MethodGet && status != nil:
+			serveStatus(w, status)
+		case method == http.MethodPost && notify != nil:
+			serveNotify(w, r, notify)
+		default:
+			http.Error(w, "not served by this member", http.StatusNotImplemented)
+		}
+	})
+}
+
+func serveNotify(w http.ResponseWriter, r *http.Request, notify func(repo, kind string) bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxNotifyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	var n notification
+	if err := json.Unmarshal(body, &n); err != nil {
+		http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if n.Repository == "" || (n.Kind != KindPush && n.Kind != KindChecks) {
+		http.Error(w, `body: want {"repository": name, "kind": "push" or "checks"}`, http.StatusBadRequest)
+		return
+	}
+	if !notify(n.Repository, n.Kind) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func serveStatus(w http.ResponseWriter, status func() ([]byte, error)) {
+	b, err := status()
+	if err != nil {
+		http.Error(w, "status: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// Forward hands a notification for repo (kind KindPush or KindChecks) to
+// member m's Handler. It is bounded by ForwardTimeout (or ctx, if sooner) and
+// tries once more only when the first attempt got no answer (a connection
+// reset, say). client carries the connection pool: reuse one. The token is
+// sent in the Authorization header and never appears in errors. An error leads
+// with the member.
+func Forward(ctx context.Context, client *http.Client, m Member, token, repo, kind string) error {
+	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
+	defer cancel()
+	body, err := json.Marshal(notification{Repository: repo, Kind: kind})
+	if err != nil {
+		return fmt.Errorf("member %s: notify %s: %w", m.Identity, repo, err)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err = call(ctx, client, m, token, http.MethodPost, NotifyPath, body, 512)
+		if _, answered := errors.AsType[*answerError](err); err == nil || answered || attempt == 1 || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("member %s: notify %s: %w", m.Identity, repo, err)
+	}
+	return nil
+}
+
+// FetchStatus returns member m's status, the bytes its Handler's status func
+// returned. It is bounded by StatusTimeout (or ctx, if sooner) and reads at
+// most MaxStatusBytes. An error leads with the member.
+func FetchStatus(ctx context.Context, client *http.Client, m Member, token string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
+	defer cancel()
+	b, err := call(ctx, client, m, token, http.MethodGet, StatusPath, nil, MaxStatusBytes)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: status: %w", m.Identity, err)
+	}
+	return b, nil
+}
+
+// answerError is a member's non-2xx answer.
+type answerError struct {
+	status string
+	body   string
+}
+
+func (e *answerError) Error() string { return "answered " + e.status + ": " + e.body }
+
+// call sends one request and returns the answer's body, read up to limit.
+func call(ctx context.Context, client *http.Client, m Member, token, method, path string, body []byte, limit int64) ([]byte, error) {
+	if m.Address == "" {
+		return nil, errors.New("no address on its lease")
+	}
+	if token == "" {
+		return nil, errors.New("no token")
+	}
+	if client == nil {
+		client = &http.Client{}
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(m.Address, "/")+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, &answerError{status: resp.Status, body: strings.TrimSpace(string(snippet))}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("answer over %d bytes", limit)
+	}
+	return b, nil
+}

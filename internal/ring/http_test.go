@@ -1,0 +1,203 @@
+package ring
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferry-gitops/ferry/internal/httpserver"
+)
+
+const testToken = "s3cret-ring-token"
+
+// notes records what a Handler's notify func received.
+type notes struct {
+	mu   sync.Mutex
+	got  []string
+	full bool
+}
+
+func (n *notes) notify(repo, kind string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.full {
+		return false
+	}
+	n.got = append(n.got, repo+" "+kind)
+	return true
+}
+
+func (n *notes) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.got
+}
+
+func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		token      string // the handler's; "" means testToken
+		method     string
+		path       string
+		auth       string
+		body       string
+		full       bool
+		noStatus   bool
+		wantStatus int
+		wantNotes  []string
+		wantBody   string
+	}{
+		{name: "a notification without a token is refused", method: "POST", path: NotifyPath,
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a notification with a wrong token is refused", method: "POST", path: NotifyPath, auth: "Bearer wrong",
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a token sent without the Bearer scheme is refused", method: "POST", path: NotifyPath, auth: testToken,
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a status request without a token is refused", method: "GET", path: StatusPath, wantStatus: 401},
+		{name: "a handler without a token refuses everyone", token: "-", method: "GET", path: StatusPath, auth: "Bearer ", wantStatus: 401},
+		{name: "a notification calls notify and is accepted", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 202, wantNotes: []string{"models push"}},
+		{name: "a checks notification with fields it does not know is accepted", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"models","kind":"checks","sha":"abc"}`, wantStatus: 202, wantNotes: []string{"models checks"}},
+		{name: "a notification the queue cannot take is answered 503", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"models","kind":"push"}`, full: true, wantStatus: 503},
+		{name: "a notification of an unknown kind is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"models","kind":"pull_request"}`, wantStatus: 400},
+		{name: "a notification that is not JSON is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `repository=models`, wantStatus: 400},
+		{name: "a notification over the body cap is refused", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"` + strings.Repeat("m", MaxNotifyBytes) + `","kind":"push"}`, wantStatus: 413},
+		{name: "status returns the bytes of the status func", method: "GET", path: StatusPath, auth: "Bearer " + testToken,
+			wantStatus: 200, wantBody: `{"environments":[]}`},
+		{name: "a member without a status func answers 501", method: "GET", path: StatusPath, auth: "Bearer " + testToken,
+			noStatus: true, wantStatus: 501},
+		{name: "a notification by GET is not allowed", method: "GET", path: NotifyPath, auth: "Bearer " + testToken, wantStatus: 405},
+		{name: "another path is not found", method: "GET", path: "/ring/v1/other", auth: "Bearer " + testToken, wantStatus: 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			token := testToken
+			if tc.token == "-" {
+				token = ""
+			}
+			n := &notes{full: tc.full}
+			status := func() ([]byte, error) { return []byte(`{"environments":[]}`), nil }
+			if tc.noStatus {
+				status = nil
+			}
+			h := Handler(token, n.notify, status)
+			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assert.Equal(t, tc.wantStatus, rec.Code, rec.Body.String())
+			assert.Equal(t, tc.wantNotes, n.list())
+			if tc.wantBody != "" {
+				assert.Equal(t, tc.wantBody, rec.Body.String())
+			}
+		})
+	}
+}
+
+// serve runs h on a real loopback listener with Ferry's bounded server and
+// returns a Member whose Address points at it.
+func serve(t *testing.T, id string, h http.Handler) Member {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := httpserver.New(ln.Addr().String(), h, httpserver.Options{})
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return Member{Identity: id, Address: "http://" + ln.Addr().String() + "/"}
+}
+
+func TestForwardAndFetchStatusReachAMemberOverARealListener(t *testing.T) {
+	t.Parallel()
+	n := &notes{}
+	m := serve(t, "b", Handler(testToken, n.notify, func() ([]byte, error) { return []byte(`{"owner":"b"}`), nil }))
+	client := &http.Client{}
+
+	require.NoError(t, Forward(t.Context(), client, m, testToken, "models", KindPush))
+	assert.Equal(t, []string{"models push"}, n.list())
+	got, err := FetchStatus(t.Context(), client, m, testToken)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"owner":"b"}`, string(got))
+
+	err = Forward(t.Context(), client, m, "wrong-token", "models", KindPush)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "member b: notify models: answered 401"), err.Error())
+	assert.NotContains(t, err.Error(), "wrong-token", "errors never carry the token")
+	_, err = FetchStatus(t.Context(), client, m, "wrong-token")
+	assert.ErrorContains(t, err, "member b: status: answered 401")
+
+	err = Forward(t.Context(), client, Member{Identity: "c"}, testToken, "models", KindPush)
+	assert.EqualError(t, err, "member c: notify models: no address on its lease")
+}
+
+func TestForwardTriesOnceMoreOnlyWhenTheFirstAttemptGotNoAnswer(t *testing.T) {
+	t.Parallel()
+	var attempts atomic.Int32
+	n := &notes{}
+	inner := Handler(testToken, n.notify, nil)
+	flaky := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if attempts.Add(1) == 1 {
+			// Drop the connection without an answer, as a restarting peer would.
+			conn, _, err := http.NewResponseController(w).Hijack()
+			require.NoError(t, err)
+			conn.Close()
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	require.NoError(t, Forward(t.Context(), &http.Client{}, flaky, testToken, "models", KindPush))
+	assert.EqualValues(t, 2, attempts.Load())
+	assert.Equal(t, []string{"models push"}, n.list())
+
+	var busyAttempts atomic.Int32
+	busy := serve(t, "c", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		busyAttempts.Add(1)
+		Handler(testToken, func(string, string) bool { return false }, nil).ServeHTTP(w, r)
+	}))
+	err := Forward(t.Context(), &http.Client{}, busy, testToken, "models", KindPush)
+	assert.ErrorContains(t, err, "member c: notify models: answered 503")
+	assert.EqualValues(t, 1, busyAttempts.Load(), "an answer, even a refusal, is not retried")
+}
+
+func TestForwardAndFetchStatusGiveUpWithinTheirBounds(t *testing.T) {
+	t.Parallel()
+	hung := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never answers; ends when the caller gives up
+	}))
+
+	start := time.Now()
+	err := Forward(t.Context(), &http.Client{}, hung, testToken, "models", KindPush)
+	took := time.Since(start)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.GreaterOrEqual(t, took, ForwardTimeout-50*time.Millisecond)
+	assert.Less(t, took, ForwardTimeout+time.Second, "Forward is bounded by ForwardTimeout, its retry included")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = FetchStatus(ctx, &http.Client{}, hung, testToken)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), time.Second, "FetchStatus honours a shorter deadline of its caller")
+
+	huge := serve(t, "c", Handler(testToken, nil, func() ([]byte, error) {
+		return make([]byte, MaxStatusBytes+1), nil
+	}))
+	_, err = FetchStatus(t.Context(), &http.Client{}, huge, testToken)
+	assert.ErrorContains(t, err, "member c: status: answer over")
+}

@@ -1,0 +1,259 @@
+package ring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+)
+
+// The names a member Lease carries.
+const (
+	// RingLabel labels every member Lease with the ring's name.
+	RingLabel = "ferry.dev/ring"
+	// AddressAnnotation carries the member's ring endpoint, e.g. http://10.1.2.3:8082.
+	AddressAnnotation = "ferry.dev/address"
+	// LeasePrefix starts every member Lease's name; the identity follows.
+	LeasePrefix = "ferry-member-"
+)
+
+// ErrFenced is the cause of a Fence context's cancellation: this replica's
+// Lease went stale (it could not renew it in time) or the replica left the ring.
+var ErrFenced = errors.New("ring: this replica's lease is stale or it left the ring")
+
+// Options configures New. Only Client is required.
+type Options struct {
+	// Client reaches the home cluster, where the member Leases live. It needs
+	// get, create, update and delete on its own Lease and list and watch on
+	// Leases in Namespace.
+	Client kubernetes.Interface
+	// Namespace holds the Leases; "" means "ferry-system".
+	Namespace string
+	// Name is the ring's name, the value of the Leases' ferry.dev/ring label;
+	// "" means "ferry". Replicas with the same Namespace and Name share work.
+	Name string
+	// Identity names this replica, unique in the ring: a DNS-1123 label. ""
+	// means $POD_NAME, else the first label of the hostname, lowercased.
+	Identity string
+	// Address is how other members reach this one's Handler (scheme, host,
+	// port: http://10.1.2.3:8082). It is carried on the Lease; "" means other
+	// members cannot forward to this one.
+	Address string
+	// LeaseDuration is how long a Lease lives unrenewed; 0 means 15s. It is
+	// written in whole seconds (leaseDurationSeconds), so it must be a whole
+	// number of seconds.
+	LeaseDuration time.Duration
+	// RenewEvery is the renewal period; 0 means LeaseDuration/3. It must be
+	// shorter than LeaseDuration: a replica stops mutating once its last
+	// renewal is LeaseDuration-RenewEvery old, RenewEvery before its Lease
+	// expires for the others.
+	RenewEvery time.Duration
+	// Clock tells the time; nil means the real clock.
+	Clock clock.Clock
+	// Logger receives renewal failures and joins and leaves; nil discards.
+	Logger *slog.Logger
+}
+
+// Member is one live replica of the ring, as its Lease describes it.
+type Member struct {
+	Identity string
+	// Address is its ring endpoint (AddressAnnotation); "" when it has none.
+	Address string
+	// Expires is its Lease's renewTime plus leaseDurationSeconds.
+	Expires time.Time
+}
+
+// Ring is this replica's view of the ring. Build it with New and hold its
+// Lease with Run; its methods are safe for concurrent use.
+type Ring struct {
+	client        kubernetes.Interface
+	namespace     string
+	name          string
+	identity      string
+	address       string
+	leaseName     string
+	leaseDuration time.Duration
+	renewEvery    time.Duration
+	clock         clock.Clock
+	log           *slog.Logger
+
+	started atomic.Bool
+	changed chan struct{} // Changed; capacity 1, sent to without blocking
+	poke    chan struct{} // wakes the evaluation loop; capacity 1
+
+	// held is the Lease as this replica last wrote it; only Run's renewal
+	// goroutine touches it.
+	held *coordinationv1.Lease
+
+	mu        sync.Mutex
+	leases    func() []*coordinationv1.Lease // the watch's cache; nil until it has synced
+	members   []Member                       // live, sorted by identity
+	epochs    []epoch                        // membership history, oldest first
+	deadline  time.Time                      // when members or the fence next change with time alone
+	lastRenew time.Time                      // renewTime of this replica's last successful write
+	running   bool                           // Run has started and not ended
+	runCtx    context.Context
+	fence     context.Context // open while fenceOpen; cancelled with ErrFenced
+	closeFn   context.CancelCauseFunc
+	fenceOpen bool
+}
+
+// New validates opts, fills in the defaults and returns a Ring that has not
+// joined yet: Members is empty and May refuses until Run has renewed the Lease
+// and seen the ring.
+func New(opts Options) (*Ring, error) {
+	if opts.Client == nil {
+		return nil, errors.New("ring: no client for the home cluster")
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "ferry-system"
+	}
+	if opts.Name == "" {
+		opts.Name = "ferry"
+	}
+	if opts.Identity == "" {
+		id, err := DefaultIdentity()
+		if err != nil {
+			return nil, err
+		}
+		opts.Identity = id
+	}
+	if opts.LeaseDuration == 0 {
+		opts.LeaseDuration = 15 * time.Second
+	}
+	if opts.RenewEvery == 0 {
+		opts.RenewEvery = opts.LeaseDuration / 3
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := validate(opts); err != nil {
+		return nil, err
+	}
+	return &Ring{
+		client:        opts.Client,
+		namespace:     opts.Namespace,
+		name:          opts.Name,
+		identity:      opts.Identity,
+		address:       strings.TrimRight(opts.Address, "/"),
+		leaseName:     LeasePrefix + opts.Identity,
+		leaseDuration: opts.LeaseDuration,
+		renewEvery:    opts.RenewEvery,
+		clock:         opts.Clock,
+		log:           opts.Logger,
+		changed:       make(chan struct{}, 1),
+		poke:          make(chan struct{}, 1),
+	}, nil
+}
+
+func validate(opts Options) error {
+	for _, f := range []struct{ field, value string }{
+		{"namespace", opts.Namespace}, {"name", opts.Name}, {"identity", opts.Identity},
+	} {
+		if errs := validation.IsDNS1123Label(f.value); len(errs) > 0 {
+			return fmt.Errorf("ring: %s %q: %s (want a DNS-1123 label)", f.field, f.value, strings.Join(errs, "; "))
+		}
+	}
+	if opts.LeaseDuration < time.Second || opts.LeaseDuration%time.Second != 0 {
+		return fmt.Errorf("ring: leaseDuration %s: must be a whole number of seconds, at least 1s", opts.LeaseDuration)
+	}
+	if opts.RenewEvery <= 0 || opts.RenewEvery >= opts.LeaseDuration {
+		return fmt.Errorf("ring: renewEvery %s: must be positive and shorter than leaseDuration %s", opts.RenewEvery, opts.LeaseDuration)
+	}
+	if opts.Address != "" {
+		u, err := url.Parse(opts.Address)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("ring: address %q: want scheme://host:port, e.g. http://10.1.2.3:8082", opts.Address)
+		}
+	}
+	return nil
+}
+
+// DefaultIdentity is the identity New uses when Options.Identity is empty:
+// $POD_NAME, else the first label of the hostname, lowercased. It fails when
+// neither gives a DNS-1123 label.
+func DefaultIdentity() (string, error) {
+	if pod := os.Getenv("POD_NAME"); pod != "" {
+		return pod, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("ring: identity: %w (set POD_NAME or the identity)", err)
+	}
+	id, _, _ := strings.Cut(strings.ToLower(host), ".")
+	return id, nil
+}
+
+// Self returns this replica's entry: Expires is its last successful renewal
+// plus LeaseDuration, zero before the first.
+func (r *Ring) Self() Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := Member{Identity: r.identity, Address: r.address}
+	if !r.lastRenew.IsZero() {
+		m.Expires = r.lastRenew.Add(r.leaseDuration)
+	}
+	return m
+}
+
+// Members returns the live members (Leases of the ring not expired by this
+// replica's clock), sorted by identity. It is empty before Run has seen the
+// ring and after Run returns.
+func (r *Ring) Members() []Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshLocked(r.clock.Now())
+	return slices.Clone(r.members)
+}
+
+// Owner returns the live member that owns key by rendezvous hashing of key
+// over the live members' identities, so every replica that sees the same
+// Leases computes the same owner; false when there is no live member.
+func (r *Ring) Owner(key string) (Member, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshLocked(r.clock.Now())
+	i := ownerIndex(key, r.members)
+	if i < 0 {
+		return Member{}, false
+	}
+	return r.members[i], true
+}
+
+// Changed is signalled, without blocking the ring, when membership and so
+// ownership may have changed, and when this replica's Lease goes stale or
+// fresh again (May's answers change). Several changes may arrive as one
+// signal; it is meant for one consumer, which then asks Owner or May again.
+func (r *Ring) Changed() <-chan struct{} { return r.changed }
+
+func (r *Ring) signal() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Ring) wake() {
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
+// ref names this replica's Lease in errors and logs.
+func (r *Ring) ref() string { return "lease " + r.namespace + "/" + r.leaseName }

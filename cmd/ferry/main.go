@@ -54,6 +54,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCommand(), newRenderCommand(), newServeCommand(), newSyncCommand(), newStatusCommand(), newValidateCommand(), newDiffCommand(), newPromoteCommand())
+	root.AddCommand(newVersionCommand(), newRenderCommand(), newServeCommand(), newSyncCommand(), newStatusCommand(), newValidateCommand(), newDiffCommand(), newPromoteCommand(), newPreviewCommand())
 	return root.ExecuteContext(ctx)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-gitops/ferry/internal/config"
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/internal/httpserver"
+	"github.com/ferry-gitops/ferry/internal/preview"
 	"github.com/ferry-gitops/ferry/webhooks"
 )
 
@@ -93,6 +94,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	previews, err := a.previews(log, reg)
+	if err != nil {
+		return err
+	}
 
 	public := http.NewServeMux()
 	public.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -107,7 +112,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		hook, err := webhooks.NewGitHub(webhooks.Options{
 			Secrets:      secrets,
 			Repositories: webhookRepositories(cfg),
-			Sink:         sink(eng),
+			Sink:         sink(eng, previews),
 			Logger:       log,
 			Registerer:   reg,
 		})
@@ -131,7 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
-	go func() { ran <- eng.Run(engineCtx) }()
+	go func() { ran <- runBeside(engineCtx, eng.Run, previews.Run) }()
 
 	select {
 	case <-ctx.Done():
@@ -179,15 +184,16 @@ func listen(addrs []string, handlers []http.Handler) ([]*http.Server, <-chan err
 
 // sink hands webhook events to the engine: a push asks for a fetch of its
 // repository; a check or status event wakes environments waiting for
-// required checks. Pull request events are acknowledged; previews are not
-// built yet.
-func sink(eng *engine.Engine) func(webhooks.Event) bool {
+// required checks. Pull request events go to the preview pool.
+func sink(eng *engine.Engine, previews *preview.Pool) func(webhooks.Event) bool {
 	return func(ev webhooks.Event) bool {
 		switch ev.Kind {
 		case webhooks.KindPush:
 			return eng.Notify(ev.Repository)
 		case webhooks.KindChecks:
 			return eng.NotifyChecks(ev.Repository)
+		case webhooks.KindPullRequest:
+			return previews.Notify(previewEvent(ev))
 		}
 		return true
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-gitops/ferry/apply"
 	"github.com/ferry-gitops/ferry/internal/config"
 	"github.com/ferry-gitops/ferry/internal/engine"
+	"github.com/ferry-gitops/ferry/internal/preview"
 	"github.com/ferry-gitops/ferry/promote"
 	"github.com/ferry-gitops/ferry/render"
 	"github.com/ferry-gitops/ferry/source"
@@ -213,6 +214,17 @@ func (a *app) engine(log *slog.Logger, reg prometheus.Registerer, allowMassDelet
 		m(&opts)
 	}
 	return engine.New(opts)
+}
+
+// previews returns the pool of pull request previews over the app's
+// repositories: workers of its own beside the engine's, the same renderer
+// (and so the same cache).
+func (a *app) previews(log *slog.Logger, reg prometheus.Registerer) (*preview.Pool, error) {
+	repos, err := a.previewRepositories(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return preview.New(preview.Options{Repositories: repos, Renderer: a.renderer, Logger: log, Registerer: reg})
 }
 
 // restConfig reaches a cluster: the named kubeconfig, else $KUBECONFIG and

@@ -62,6 +62,9 @@ type Repository struct {
 	AllowLocal   bool          `json:"allowLocal,omitempty"`
 	GitHub       *GitHub       `json:"github,omitempty"`
 	Environments []Environment `json:"environments"`
+
+	// Preview configures pull request previews (preview.go).
+	Preview *RepositoryPreview `json:"preview,omitempty"`
 }
 
 // Auth names where a repository's credentials are; never the credentials.
@@ -94,6 +97,8 @@ type Environment struct {
 	Promotion string `json:"promotion,omitempty"`
 	// Policy is what the environment may write; see Policy.
 	Policy Policy `json:"policy,omitempty"`
+	// Preview is what pull request previews show of it (preview.go).
+	Preview EnvironmentPreview `json:"preview,omitempty"`
 }
 
 // Cluster says how to reach an environment's cluster: an empty Kubeconfig
@@ -213,6 +218,11 @@ func (c *Config) resolvePaths(dir string) {
 		if r.Auth.GitHubApp != nil {
 			abs(&r.Auth.GitHubApp.PrivateKeyFile)
 		}
+		if r.Preview != nil && r.Preview.Auth != nil {
+			abs(&r.Preview.Auth.TokenFile)
+			abs(&r.Preview.Auth.SSHKeyFile)
+			abs(&r.Preview.Auth.KnownHostsFile)
+		}
 		if r.AllowLocal && !strings.Contains(r.URL, "://") && !filepath.IsAbs(r.URL) && r.URL != "" {
 			abs(&r.URL) // a local repository path, allowed by allowLocal
 		}
@@ -269,6 +279,7 @@ func (c *Config) validate(getenv func(string) string) []error {
 		errs = append(errs, r.validateGitHubApp(key, getenv)...)
 		errs = append(errs, r.validateGitHub(key)...)
 		errs = append(errs, r.validateEnvironments(key)...)
+		errs = append(errs, r.validatePreview(key, getenv)...)
 		for j, e := range r.Environments {
 			errs = append(errs, e.Policy.validate(fmt.Sprintf("%s.environments[%d].policy", key, j), c.Namespace)...)
 		}

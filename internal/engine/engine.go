@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -82,6 +83,9 @@ type Options struct {
 	// every ChecksPoll (0 means 1m).
 	ChecksTimeout time.Duration
 	ChecksPoll    time.Duration
+	// ResyncSpread bounds how far apart a resync spreads the fetches of its
+	// repositories (10 ms per repository, at most this); 0 means 30s.
+	ResyncSpread time.Duration
 	// FetchTimeout bounds resolving a repository's head, fetch included; 0 means 2m.
 	FetchTimeout time.Duration
 	// ApplyTimeout bounds rendering and applying one environment; 0 means 10m.
@@ -99,6 +103,12 @@ type Options struct {
 	// every error the engine puts in a status, a commit status or its log
 	// has them replaced by [redacted], whichever part produced it.
 	Secrets []string
+	// Ring, when set, shares the repositories among replicas: this engine
+	// fetches, reconciles and promotes only those the ring says it owns, not
+	// before it may mutate them (a repository taken over waits one lease
+	// duration), and everything it does runs under the ring's fence, so it
+	// stops before its membership could lapse. Nil: one replica owns all.
+	Ring ring
 	// AllowMassDelete confirms prunes the mass-delete guard would refuse
 	// (ferry sync --allow-mass-delete); never set by ferry serve.
 	AllowMassDelete bool
@@ -143,6 +153,9 @@ type Engine struct {
 	running   atomic.Bool
 	pipeCtx   context.Context // parent of the steps after apply, set by Run
 	pipelines sync.WaitGroup
+
+	ownedMu sync.Mutex
+	owned   map[string]bool // repositories this replica owned at the last ring change
 }
 
 type repoState struct {
@@ -170,7 +183,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("engine: Renderer is required")
 	}
 	defaults(&opts)
-	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}, pipeCtx: context.Background()}
+	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}, pipeCtx: context.Background(), owned: map[string]bool{}}
 	e.queue = newQueue("ferry")
 	e.github = newQueue("ferry-github")
 	var err error
@@ -215,6 +228,7 @@ func defaults(o *Options) {
 	set(&o.ChecksTimeout, 30*time.Minute)
 	set(&o.ChecksPoll, time.Minute)
 	set(&o.FetchTimeout, 2*time.Minute)
+	set(&o.ResyncSpread, 30*time.Second)
 	set(&o.ApplyTimeout, 10*time.Minute)
 	set(&o.PromoteTimeout, 5*time.Minute)
 	set(&o.FetchDelay, 10*time.Millisecond)
@@ -264,7 +278,11 @@ func (e *Engine) NotifyChecks(repo string) bool {
 // Resync asks for a fetch of every repository and a drift check of every
 // environment, even when Git did not change; it also wakes environments
 // waiting for required checks.
+//
+// The fetches are spread over ResyncSpread (each repository at an offset of
+// its own), so a thousand repositories do not ask their Git servers at once.
 func (e *Engine) Resync() {
+	spread := min(e.opts.ResyncSpread, time.Duration(len(e.repos))*10*time.Millisecond)
 	for name, rs := range e.repos {
 		for _, es := range rs.envs {
 			es.mu.Lock()
@@ -272,8 +290,18 @@ func (e *Engine) Resync() {
 			es.mu.Unlock()
 			es.signalChecks()
 		}
-		e.queue.Add(key{fetchKey, name, ""})
+		e.queue.AddAfter(key{fetchKey, name, ""}, offset(name, spread))
 	}
+}
+
+// offset places name in [0, spread), the same each time.
+func offset(name string, spread time.Duration) time.Duration {
+	if spread <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(spread))
 }
 
 // Ready reports whether the engine is running and can take work. One
@@ -328,6 +356,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	e.running.Store(true)
+	wg.Go(func() { e.followRing(ctx) })
 	e.Resync()
 
 	<-ctx.Done()
@@ -360,6 +389,10 @@ func (e *Engine) next(ctx context.Context) bool {
 		return false
 	}
 	defer e.queue.Done(k)
+	if !e.may(k) {
+		return true
+	}
+	ctx = e.fence(ctx)
 	var err error
 	switch k.kind {
 	case fetchKey:
@@ -377,6 +410,57 @@ func (e *Engine) next(ctx context.Context) bool {
 	}
 	e.queue.Forget(k)
 	return true
+}
+
+// may says whether this replica may work on k now. An item of a repository
+// another replica owns is dropped; one of a repository this replica only just
+// took over comes back once it may mutate it.
+func (e *Engine) may(k key) bool {
+	if e.opts.Ring == nil {
+		return true
+	}
+	owned, after := e.opts.Ring.May(k.repo)
+	switch {
+	case !owned:
+		e.queue.Forget(k)
+		return false
+	case after > 0:
+		e.queue.AddAfter(k, after)
+		return false
+	}
+	return true
+}
+
+// fence is ctx, cancelled when the ring fences this replica.
+func (e *Engine) fence(ctx context.Context) context.Context {
+	if e.opts.Ring == nil {
+		return ctx
+	}
+	return e.opts.Ring.Fence(ctx)
+}
+
+// followRing queues a fetch of each repository this replica comes to own,
+// as the ring changes, until ctx ends.
+func (e *Engine) followRing(ctx context.Context) {
+	if e.opts.Ring == nil {
+		return
+	}
+	for {
+		e.ownedMu.Lock()
+		for name := range e.repos {
+			owned, _ := e.opts.Ring.May(name)
+			if owned && !e.owned[name] {
+				e.queue.Add(key{fetchKey, name, ""})
+			}
+			e.owned[name] = owned
+		}
+		e.ownedMu.Unlock()
+		select {
+		case <-e.opts.Ring.Changed():
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // retryError marks a transient failure: the item is requeued with backoff.

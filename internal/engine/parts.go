@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -48,6 +49,14 @@ type forge interface {
 	SetStatus(ctx context.Context, s promote.CommitStatus) error
 	RequiredChecks(ctx context.Context, sha string, names []string) (promote.Checks, error)
 	EnsurePullRequest(ctx context.Context, pr promote.PullRequest) (promote.PRResult, error)
+}
+
+// ring is the scale-out membership (*ring.Ring is one): which repositories
+// this replica owns, and whether it may mutate them yet.
+type ring interface {
+	May(key string) (owned bool, after time.Duration)
+	Fence(ctx context.Context) context.Context
+	Changed() <-chan struct{}
 }
 
 var (

@@ -55,7 +55,7 @@ func (p *pipeline) run(ctx context.Context) error {
 	}
 
 	rev, ok := es.current(p.gen)
-	if !ok {
+	if !ok || !p.stillOwner() {
 		return nil
 	}
 	es.mu.Lock()
@@ -92,6 +92,9 @@ func (p *pipeline) run(ctx context.Context) error {
 	if es.spec.PromoteTo == "" {
 		return p.finish("", nil)
 	}
+	if !p.stillOwner() {
+		return nil
+	}
 	if err := p.promote(ctx, &v); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -101,6 +104,17 @@ func (p *pipeline) run(ctx context.Context) error {
 	v.Promoted = true
 	p.save(ctx, v)
 	return p.finish("", nil)
+}
+
+// stillOwner reports whether this replica still owns the repository: a
+// pipeline whose repository another replica took over stops between steps,
+// and the new owner runs the steps again (they are idempotent).
+func (p *pipeline) stillOwner() bool {
+	if p.e.opts.Ring == nil {
+		return true
+	}
+	owned, _ := p.e.opts.Ring.May(p.es.repo.spec.Name)
+	return owned
 }
 
 // verify runs the tests and reads the required checks of v.Revision,

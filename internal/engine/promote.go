@@ -63,7 +63,7 @@ func (e *Engine) promoteInto(ctx context.Context, es, target *envState, rev stri
 	if err != nil {
 		return nil, &gitError{err}
 	}
-	before, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: target.spec.Path})
+	before, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: target.spec.Path, Key: es.repo.spec.Name + "/" + target.spec.Name})
 	tree.Release()
 	if err != nil {
 		return nil, fmt.Errorf("render %s at %s: %w", target.spec.Name, object.ShortSHA(rev), err)
@@ -198,7 +198,7 @@ func (e *Engine) targetDiff(ctx context.Context, src gitRepo, target *envState, 
 		return nil, err.Error()
 	}
 	defer tree.Release()
-	after, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: target.spec.Path})
+	after, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: target.spec.Path, Key: target.repo.spec.Name + "/" + target.spec.Name + "@promotion"})
 	if err != nil {
 		return nil, err.Error()
 	}

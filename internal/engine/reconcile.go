@@ -157,6 +157,7 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 		return p.run(ctx)
 	}
 	pctx, cancelSteps := context.WithCancel(e.pipeCtx)
+	pctx = e.fence(pctx)
 	if !es.update(gen, func() { es.cancel = cancelSteps }) {
 		cancelSteps()
 		return nil
@@ -259,7 +260,7 @@ func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, h
 	defer tree.Release()
 
 	e.setPhase(es, gen, Rendering)
-	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: es.spec.Path})
+	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: es.spec.Path, Key: repo + "/" + env})
 	e.metrics.renders.WithLabelValues(repo, env).Inc()
 	if err != nil {
 		return nil, "", StepRender, err

@@ -40,6 +40,8 @@ type Config struct {
 	// its inventories in every cluster.
 	Namespace    string       `json:"namespace,omitempty"`
 	Webhook      Webhook      `json:"webhook,omitempty"`
+	// Coordination, when set, shares the repositories among replicas.
+	Coordination *Coordination `json:"coordination,omitempty"`
 	Repositories []Repository `json:"repositories"`
 }
 
@@ -180,6 +182,9 @@ func (c *Config) defaults() {
 	if c.AdminListen == "" {
 		c.AdminListen = DefaultAdminListen
 	}
+	if c.Coordination != nil {
+		c.Coordination.defaults()
+	}
 	if c.Resync == "" {
 		c.Resync = DefaultResync
 	}
@@ -209,6 +214,9 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	abs(&c.DataDir)
+	if c.Coordination != nil {
+		abs(&c.Coordination.Kubeconfig)
+	}
 	abs(&c.Webhook.SecretFile)
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
@@ -239,6 +247,9 @@ func (c *Config) validate(getenv func(string) string) []error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not an address; expected host:port such as \":8080\"", c.Listen)
+	}
+	if c.Coordination != nil {
+		errs = append(errs, c.Coordination.validate()...)
 	}
 	if _, port, err := net.SplitHostPort(c.AdminListen); err != nil {
 		add("adminListen", "%q is not an address; expected host:port such as \"127.0.0.1:8081\"", c.AdminListen)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -160,5 +161,18 @@ func TestAllProblemsAreReportedAtOnce(t *testing.T) {
 	require.Error(t, err)
 	for _, key := range []string{"resync:", "listen:", "promoteTo:"} {
 		assert.Contains(t, err.Error(), key)
+	}
+}
+
+func TestCoordinationIsCheckedLikeEveryOtherKey(t *testing.T) {
+	c, err := Parse([]byte(valid+"coordination: {namespace: ferry-system, leaseDuration: 15s, tokenEnv: FERRY_RING_TOKEN}\n"), fullEnv)
+	require.NoError(t, err)
+	assert.Equal(t, DefaultRingListen, c.Coordination.Listen)
+	assert.Equal(t, 15*time.Second, c.Coordination.LeaseDurationValue())
+
+	_, err = Parse([]byte(valid+"coordination: {leaseDuration: 1500ms, listen: nowhere, advertise: \"ftp://x\"}\n"), fullEnv)
+	require.Error(t, err)
+	for _, want := range []string{"coordination.leaseDuration: \"1500ms\" must be a whole number of seconds", "coordination.listen:", "coordination.advertise:", "coordination.tokenEnv: required"} {
+		assert.Contains(t, err.Error(), want)
 	}
 }

@@ -29,6 +29,12 @@ const (
 	LeasePrefix = "ferry-member-"
 )
 
+// The defaults of Options' empty names.
+const (
+	defaultNamespace = "ferry-system"
+	defaultName      = "ferry"
+)
+
 // ErrFenced is the cause of a Fence context's cancellation: this replica's
 // Lease went stale (it could not renew it in time) or the replica left the ring.
 var ErrFenced = errors.New("ring: this replica's lease is stale or it left the ring")
@@ -118,10 +124,10 @@ func New(opts Options) (*Ring, error) {
 		return nil, errors.New("ring: no client for the home cluster")
 	}
 	if opts.Namespace == "" {
-		opts.Namespace = "ferry-system"
+		opts.Namespace = defaultNamespace
 	}
 	if opts.Name == "" {
-		opts.Name = "ferry"
+		opts.Name = defaultName
 	}
 	if opts.Identity == "" {
 		id, err := DefaultIdentity()

@@ -23,6 +23,9 @@ const maxEpochs = 64
 type epoch struct {
 	start time.Time
 	ids   []string // sorted
+	// first marks the first membership this replica saw in its run: what
+	// came before it is unknown, not pruned.
+	first bool
 }
 
 // follow keeps the ring's Leases in a watch cache until ctx ends, and
@@ -113,7 +116,8 @@ func (r *Ring) evaluateLocked(now time.Time) {
 		members := live(r.leases(), now)
 		ids := identities(members)
 		if len(r.epochs) == 0 || !slices.Equal(r.epochs[len(r.epochs)-1].ids, ids) {
-			r.epochs = append(r.epochs, epoch{start: now, ids: ids})
+			r.epochs = append(r.epochs, epoch{start: now, ids: ids, first: !r.seen})
+			r.seen = true
 			r.signal()
 		}
 		r.members = members
@@ -144,18 +148,45 @@ func (r *Ring) pruneLocked(now time.Time) {
 	r.epochs = slices.Delete(r.epochs, 0, drop)
 }
 
-// ownedSinceLocked returns when this replica's uninterrupted ownership of key
-// began, as far as the kept epochs tell; zero when it does not own key now.
-func (r *Ring) ownedSinceLocked(key string) time.Time {
-	var since time.Time
-	for i := len(r.epochs) - 1; i >= 0; i-- {
-		ids := r.epochs[i].ids
-		if j := ownerIndexIDs(key, ids); j < 0 || ids[j] != r.identity {
-			break
-		}
-		since = r.epochs[i].start
+// mayFromLocked returns when this replica may first mutate key, as far as
+// the kept epochs tell; zero when it does not own key now. It owns key since
+// the start of the earliest epoch, in an unbroken run up to now, under which
+// it owned key; it may mutate one LeaseDuration later, unless whoever owned
+// key before is no longer a member:
+//   - after a change, the previous owner is the owner under the epoch
+//     before; one that left either deleted its Lease once it had stopped,
+//     or let it expire, and a replica stops mutating RenewEvery before its
+//     Lease expires. It is not waited for.
+//   - at this replica's own start, the previous owner is the owner among the
+//     others it sees; with none, nobody is waited for.
+//   - when the run reaches back past the kept history, the wait is counted
+//     from the oldest epoch kept: longer than needed, never shorter.
+func (r *Ring) mayFromLocked(key string) time.Time {
+	owns := func(ids []string) bool {
+		j := ownerIndexIDs(key, ids)
+		return j >= 0 && ids[j] == r.identity
 	}
-	return since
+	i := len(r.epochs)
+	for i > 0 && owns(r.epochs[i-1].ids) {
+		i--
+	}
+	if i == len(r.epochs) {
+		return time.Time{}
+	}
+	won := r.epochs[i]
+	var before []string
+	switch {
+	case i > 0:
+		before = r.epochs[i-1].ids
+	case won.first:
+		before = slices.DeleteFunc(slices.Clone(won.ids), func(id string) bool { return id == r.identity })
+	default:
+		return won.start.Add(r.leaseDuration)
+	}
+	if j := ownerIndexIDs(key, before); j < 0 || !slices.Contains(won.ids, before[j]) {
+		return won.start
+	}
+	return won.start.Add(r.leaseDuration)
 }
 
 // live returns the members whose Leases have not expired at now, sorted by

@@ -29,23 +29,41 @@ const (
 	StatusTimeout = 5 * time.Second
 )
 
-// Notification kinds a member forwards: a push to a tracked branch, or a
-// change of the checks on a commit.
+// Notification kinds a member forwards: a push to a tracked branch, a
+// change of the checks on a commit, or a pull request to preview.
 const (
-	KindPush   = "push"
-	KindChecks = "checks"
+	KindPush        = "push"
+	KindChecks      = "checks"
+	KindPullRequest = "pull_request"
 )
 
-// notification is the body of a notify request.
-type notification struct {
+// Notification is what a member that received a webhook for a repository it
+// does not own hands to the owner: the body of a notify request.
+type Notification struct {
 	Repository string `json:"repository"`
 	Kind       string `json:"kind"`
+	// Payload is the kind's own detail, opaque to the ring: required for
+	// KindPullRequest (which pull request, at which head), absent otherwise.
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// valid says what is wrong with n, or "".
+func (n Notification) valid() string {
+	switch {
+	case n.Repository == "":
+		return "no repository"
+	case n.Kind != KindPush && n.Kind != KindChecks && n.Kind != KindPullRequest:
+		return fmt.Sprintf("kind %q: want push, checks or pull_request", n.Kind)
+	case n.Kind == KindPullRequest && !bytes.HasPrefix(bytes.TrimSpace(n.Payload), []byte("{")):
+		return "a pull_request notification needs its payload object"
+	}
+	return ""
 }
 
 // Handler serves the ring's endpoints to other members:
-//   - POST NotifyPath takes a JSON {"repository": ..., "kind": "push"|"checks"}
-//     that a member which received a webhook for a repository it does not own
-//     forwards to the owner, and calls notify. notify must not block (it
+//   - POST NotifyPath takes a JSON Notification that a member which received
+//     a webhook for a repository it does not own forwards to the owner, and
+//     calls notify. notify must not block (it
 //     enqueues); it returns false when it cannot take the notification, which
 //     is answered 503 with Retry-After. Accepted is 202. A body over
 //     MaxNotifyBytes is 413, a malformed one or an unknown kind 400. Unknown
@@ -57,7 +75,7 @@ type notification struct {
 // constant time, before anything else is looked at; otherwise 401. An empty
 // token refuses every request. Other paths are 404, other methods 405; a nil
 // func makes its endpoint answer 501.
-func Handler(token string, notify func(repo, kind string) bool, status func() ([]byte, error)) http.Handler {
+func Handler(token string, notify func(Notification) bool, status func() ([]byte, error)) http.Handler {
 	want := sha256.Sum256([]byte("Bearer " + token))
 	authorized := func(r *http.Request) bool {
 		// Hashing both sides first keeps the comparison constant-time even in
@@ -99,7 +117,7 @@ func Handler(token string, notify func(repo, kind string) bool, status func() ([
 	})
 }
 
-func serveNotify(w http.ResponseWriter, r *http.Request, notify func(repo, kind string) bool) {
+func serveNotify(w http.ResponseWriter, r *http.Request, notify func(Notification) bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxNotifyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -109,16 +127,16 @@ func serveNotify(w http.ResponseWriter, r *http.Request, notify func(repo, kind 
 		http.Error(w, "read body", http.StatusBadRequest)
 		return
 	}
-	var n notification
+	var n Notification
 	if err := json.Unmarshal(body, &n); err != nil {
 		http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if n.Repository == "" || (n.Kind != KindPush && n.Kind != KindChecks) {
-		http.Error(w, `body: want {"repository": name, "kind": "push" or "checks"}`, http.StatusBadRequest)
+	if why := n.valid(); why != "" {
+		http.Error(w, "body: "+why, http.StatusBadRequest)
 		return
 	}
-	if !notify(n.Repository, n.Kind) {
+	if !notify(n) {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "busy", http.StatusServiceUnavailable)
 		return
@@ -136,16 +154,19 @@ func serveStatus(w http.ResponseWriter, status func() ([]byte, error)) {
 	w.Write(b)
 }
 
-// Forward hands a notification for repo (kind KindPush or KindChecks) to
-// member m's Handler. It is bounded by ForwardTimeout (or ctx, if sooner) and
+// Forward hands notification n to member m's Handler. It is bounded by ForwardTimeout (or ctx, if sooner) and
 // tries once more only when the first attempt got no answer (a connection
 // reset, say). client carries the connection pool: reuse one. The token is
 // sent in the Authorization header and never appears in errors. An error leads
 // with the member.
-func Forward(ctx context.Context, client *http.Client, m Member, token, repo, kind string) error {
+func Forward(ctx context.Context, client *http.Client, m Member, token string, n Notification) error {
+	repo := n.Repository
+	if why := n.valid(); why != "" {
+		return fmt.Errorf("member %s: notify %s: %s", m.Identity, repo, why)
+	}
 	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
 	defer cancel()
-	body, err := json.Marshal(notification{Repository: repo, Kind: kind})
+	body, err := json.Marshal(n)
 	if err != nil {
 		return fmt.Errorf("member %s: notify %s: %w", m.Identity, repo, err)
 	}

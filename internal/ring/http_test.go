@@ -26,13 +26,17 @@ type notes struct {
 	full bool
 }
 
-func (n *notes) notify(repo, kind string) bool {
+func (n *notes) notify(note Notification) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.full {
 		return false
 	}
-	n.got = append(n.got, repo+" "+kind)
+	got := note.Repository + " " + note.Kind
+	if note.Payload != nil {
+		got += " " + string(note.Payload)
+	}
+	n.got = append(n.got, got)
 	return true
 }
 
@@ -71,8 +75,14 @@ func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
 			body: `{"repository":"models","kind":"checks","sha":"abc"}`, wantStatus: 202, wantNotes: []string{"models checks"}},
 		{name: "a notification the queue cannot take is answered 503", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
 			body: `{"repository":"models","kind":"push"}`, full: true, wantStatus: 503},
-		{name: "a notification of an unknown kind is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a pull request notification carries its payload to notify", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"models","kind":"pull_request","payload":{"number":7}}`, wantStatus: 202, wantNotes: []string{`models pull_request {"number":7}`}},
+		{name: "a pull request notification without its payload is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
 			body: `{"repository":"models","kind":"pull_request"}`, wantStatus: 400},
+		{name: "a notification of an unknown kind is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"repository":"models","kind":"release"}`, wantStatus: 400},
+		{name: "a notification without a repository is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+			body: `{"kind":"push"}`, wantStatus: 400},
 		{name: "a notification that is not JSON is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
 			body: `repository=models`, wantStatus: 400},
 		{name: "a notification over the body cap is refused", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
@@ -129,20 +139,20 @@ func TestForwardAndFetchStatusReachAMemberOverARealListener(t *testing.T) {
 	m := serve(t, "b", Handler(testToken, n.notify, func() ([]byte, error) { return []byte(`{"owner":"b"}`), nil }))
 	client := &http.Client{}
 
-	require.NoError(t, Forward(t.Context(), client, m, testToken, "models", KindPush))
+	require.NoError(t, Forward(t.Context(), client, m, testToken, Notification{Repository: "models", Kind: KindPush}))
 	assert.Equal(t, []string{"models push"}, n.list())
 	got, err := FetchStatus(t.Context(), client, m, testToken)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"owner":"b"}`, string(got))
 
-	err = Forward(t.Context(), client, m, "wrong-token", "models", KindPush)
+	err = Forward(t.Context(), client, m, "wrong-token", Notification{Repository: "models", Kind: KindPush})
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "member b: notify models: answered 401"), err.Error())
 	assert.NotContains(t, err.Error(), "wrong-token", "errors never carry the token")
 	_, err = FetchStatus(t.Context(), client, m, "wrong-token")
 	assert.ErrorContains(t, err, "member b: status: answered 401")
 
-	err = Forward(t.Context(), client, Member{Identity: "c"}, testToken, "models", KindPush)
+	err = Forward(t.Context(), client, Member{Identity: "c"}, testToken, Notification{Repository: "models", Kind: KindPush})
 	assert.EqualError(t, err, "member c: notify models: no address on its lease")
 }
 
@@ -161,16 +171,16 @@ func TestForwardTriesOnceMoreOnlyWhenTheFirstAttemptGotNoAnswer(t *testing.T) {
 		}
 		inner.ServeHTTP(w, r)
 	}))
-	require.NoError(t, Forward(t.Context(), &http.Client{}, flaky, testToken, "models", KindPush))
+	require.NoError(t, Forward(t.Context(), &http.Client{}, flaky, testToken, Notification{Repository: "models", Kind: KindPush}))
 	assert.EqualValues(t, 2, attempts.Load())
 	assert.Equal(t, []string{"models push"}, n.list())
 
 	var busyAttempts atomic.Int32
 	busy := serve(t, "c", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		busyAttempts.Add(1)
-		Handler(testToken, func(string, string) bool { return false }, nil).ServeHTTP(w, r)
+		Handler(testToken, func(Notification) bool { return false }, nil).ServeHTTP(w, r)
 	}))
-	err := Forward(t.Context(), &http.Client{}, busy, testToken, "models", KindPush)
+	err := Forward(t.Context(), &http.Client{}, busy, testToken, Notification{Repository: "models", Kind: KindPush})
 	assert.ErrorContains(t, err, "member c: notify models: answered 503")
 	assert.EqualValues(t, 1, busyAttempts.Load(), "an answer, even a refusal, is not retried")
 }
@@ -182,7 +192,7 @@ func TestForwardAndFetchStatusGiveUpWithinTheirBounds(t *testing.T) {
 	}))
 
 	start := time.Now()
-	err := Forward(t.Context(), &http.Client{}, hung, testToken, "models", KindPush)
+	err := Forward(t.Context(), &http.Client{}, hung, testToken, Notification{Repository: "models", Kind: KindPush})
 	took := time.Since(start)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.GreaterOrEqual(t, took, ForwardTimeout-50*time.Millisecond)

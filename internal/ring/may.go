@@ -16,16 +16,19 @@ import (
 //     LeaseDuration-RenewEvery old or older), after is RenewEvery, the time to
 //     the next renewal attempt: a replica that cannot renew stops mutating
 //     before the others can see its Lease expire;
-//   - until it has owned key for one LeaseDuration, after is the rest of it:
-//     a new owner waits so that the previous owner's Lease has expired (it
-//     stopped before) or the previous owner has seen the change.
+//   - until it has owned key for one LeaseDuration, after is the rest of it,
+//     when the previous owner is still a member: a new owner waits until the
+//     previous owner has seen the change (or its Lease has expired, and it
+//     stopped before). A key won because its owner left (a graceful leave
+//     deletes the Lease after the replica stopped; an expired Lease means its
+//     replica stopped RenewEvery before) is mutable at once, so a replica
+//     killed is taken over one LeaseDuration after its last renewal.
 //
-// Ownership is dated from this replica's own history of membership: the
-// start of the earliest membership, in an unbroken run up to now, under which
-// it owned key. Losing key and winning it back restarts the wait, and so does
-// a replica's own start (it cannot know who owned key before it looked). The
-// history is kept for one LeaseDuration and is bounded by membership changes,
-// not by keys.
+// Ownership is dated from this replica's own history of membership (see
+// mayFromLocked): losing key and winning it back from a live member restarts
+// the wait, and so does a replica's own start beside members (it cannot know
+// whether they have seen it yet). The history is kept for one LeaseDuration
+// and is bounded by membership changes, not by keys.
 func (r *Ring) May(key string) (owned bool, after time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -38,13 +41,13 @@ func (r *Ring) May(key string) (owned bool, after time.Duration) {
 	if !r.freshLocked(now) {
 		return true, r.renewEvery
 	}
-	since := r.ownedSinceLocked(key)
-	if since.IsZero() {
+	from := r.mayFromLocked(key)
+	if from.IsZero() {
 		// Members and history are updated together, so this does not
 		// happen; if it did, a full wait is the safe answer.
-		since = now
+		from = now.Add(r.leaseDuration)
 	}
-	return true, max(since.Add(r.leaseDuration).Sub(now), 0)
+	return true, max(from.Sub(now), 0)
 }
 
 // Fence returns a context derived from ctx that is cancelled, with cause

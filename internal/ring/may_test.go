@@ -59,7 +59,7 @@ func TestAPartitionedReplicaStopsMutatingBeforeItsLeaseExpires(t *testing.T) {
 	assert.Greater(t, after, testLease/2, "a replica back from a partition waits before mutating again")
 }
 
-func TestANewOwnerWaitsOneLeaseDurationBeforeMutatingAKeyItTookOver(t *testing.T) {
+func TestANewOwnerWaitsOnlyWhileThePreviousOwnerMayStillMutate(t *testing.T) {
 	ns := cluster.Namespace(t)
 	reps := joinAll(t, ns, "a", "b", "c")
 	a, b, c := reps[0], reps[1], reps[2]
@@ -70,32 +70,43 @@ func TestANewOwnerWaitsOneLeaseDurationBeforeMutatingAKeyItTookOver(t *testing.T
 
 	owned, after := a.May(kept)
 	assert.True(t, owned)
-	assert.Positive(t, after, "a replica that just joined waits before its first mutation")
+	assert.Positive(t, after, "a replica that joined beside others waits before its first mutation")
 	eventually(t, testLease+time.Second, "a may mutate the key it has owned since it joined", func() bool {
 		owned, after := a.May(kept)
 		return owned && after == 0
 	})
 
-	leaving := time.Now()
+	// c leaves gracefully: it stopped before deleting its Lease, so a takes
+	// its key at once.
 	require.NoError(t, c.stop())
-	var wait time.Duration
-	took := eventually(t, testLease, "a takes over c's key", func() bool {
-		owned, wait = a.May(takenOver)
-		return owned
+	eventually(t, testRenew, "a takes over c's key and may mutate it at once", func() bool {
+		owned, after := a.May(takenOver)
+		return owned && after == 0
 	})
-	assert.InDelta(t, testLease, wait, float64(300*time.Millisecond), "the new owner waits one lease duration")
 	owned, after = a.May(kept)
 	assert.True(t, owned)
 	assert.Zero(t, after, "a key a already owned needs no new wait")
 	owned, _ = b.May(takenOver)
 	assert.False(t, owned, "b does not own it")
 
-	mayAt := eventually(t, 2*testLease, "a may mutate the key it took over", func() bool {
-		owned, after := a.May(takenOver)
+	// c comes back: a, alive, owned the key, so c waits one lease duration,
+	// long enough for a to see c and stop starting work on it.
+	c = join(t, ns, "c")
+	var wait time.Duration
+	took := eventually(t, testLease, "c takes its key back", func() bool {
+		owned, wait = c.May(takenOver)
+		return owned
+	})
+	assert.InDelta(t, testLease, wait, float64(300*time.Millisecond), "the new owner waits one lease duration for the live previous owner")
+	eventually(t, testRenew, "a sees c and lets the key go", func() bool {
+		owned, _ := a.May(takenOver)
+		return !owned
+	})
+	mayAt := eventually(t, 2*testLease, "c may mutate the key it took back", func() bool {
+		owned, after := c.May(takenOver)
 		return owned && after == 0
 	})
-	assert.False(t, mayAt.Before(leaving.Add(testLease)), "not before one lease duration after c left")
-	assert.Less(t, mayAt.Sub(took), testLease+300*time.Millisecond, "and not much later")
+	assert.InDelta(t, testLease, float64(mayAt.Sub(took)), float64(300*time.Millisecond), "one lease duration after it took the key")
 }
 
 // findKey returns the first key repo-<n> for which match holds.

@@ -120,6 +120,18 @@ func TestAReplicaKilledWithoutLeavingIsDroppedWhenItsLeaseExpires(t *testing.T) 
 	for _, r := range reps[:2] {
 		assert.Equal(t, want, owners(r, ks), "%s owns c's keys", r.identity)
 	}
+	for _, k := range ks {
+		if bruteOwners([]string{k}, "a", "b", "c")[k] != "c" {
+			continue
+		}
+		owner := reps[0]
+		if want[k] == "b" {
+			owner = reps[1]
+		}
+		owned, after := owner.May(k)
+		assert.True(t, owned)
+		assert.Zero(t, after, "%s may mutate %s at once: c stopped before its Lease expired", owner.identity, k)
+	}
 }
 
 func TestScalingThreeToTwoToThreeMovesOnlyTheKeysRendezvousHashingMustMove(t *testing.T) {

@@ -120,14 +120,26 @@ func TestMayWaitsUntilThisReplicaHasOwnedAKeyForOneLeaseDuration(t *testing.T) {
 		script:    func(s *sim) { s.renew("a", "b").run(simLease, "a", "b").renew("c") },
 		wantOwned: true, wantAfter: 0,
 	}, {
-		name:      "a key taken over from a member that left waits one lease duration",
-		key:       ofBThenA,
+		name: "a key taken over from a member that left is mutable at once",
+		key:  ofBThenA,
+		// b deleted its Lease once it had stopped.
 		script:    func(s *sim) { s.renew("a", "b").run(simLease, "a", "b").leave("b") },
-		wantOwned: true, wantAfter: simLease,
+		wantOwned: true, wantAfter: 0,
 	}, {
-		name:      "a key taken over is mutable one lease duration later",
-		key:       ofBThenA,
-		script:    func(s *sim) { s.renew("a", "b").run(simLease, "a", "b").leave("b").run(simLease, "a") },
+		name: "a key taken over from a member whose Lease expired is mutable at once",
+		key:  ofBThenA,
+		// b stopped mutating RenewEvery before its Lease expired.
+		script:    func(s *sim) { s.renew("a", "b").run(simLease, "a", "b").run(simLease, "a") },
+		wantOwned: true, wantAfter: 0,
+	}, {
+		name:      "a replica that starts alone waits for nobody",
+		key:       ofAEither,
+		script:    func(s *sim) { s.renew("a") },
+		wantOwned: true, wantAfter: 0,
+	}, {
+		name: "a replica that starts beside a member takes that member's key at once when it leaves",
+		key:  ofBThenA,
+		script:    func(s *sim) { s.renew("a", "b").step(time.Second).leave("b") },
 		wantOwned: true, wantAfter: 0,
 	}, {
 		name:      "a key another member owns is not ours",
@@ -135,12 +147,12 @@ func TestMayWaitsUntilThisReplicaHasOwnedAKeyForOneLeaseDuration(t *testing.T) {
 		script:    func(s *sim) { s.renew("a", "b").run(simLease, "a", "b").renew("c") },
 		wantOwned: false, wantAfter: 0,
 	}, {
-		name: "a key lost and won back waits a full lease duration again",
+		name: "a key lost to a member that joined, and won back when it left, is mutable at once",
 		key:  ofAThenC,
 		script: func(s *sim) {
 			s.renew("a", "b").run(simLease, "a", "b").renew("c").run(simRenew, "a", "b", "c").leave("c")
 		},
-		wantOwned: true, wantAfter: simLease,
+		wantOwned: true, wantAfter: 0,
 	}, {
 		name: "a replica whose renewal is stale may not mutate, and asks again after a renew period",
 		key:  ofAEither,
@@ -194,7 +206,7 @@ func TestAMemberFlappingFasterThanTheHistoryKeepsOnlyLengthensTheWait(t *testing
 	assert.LessOrEqual(t, len(s.r.epochs), maxEpochs, "the history is bounded")
 	owned, after = s.r.May(lostAndWon)
 	assert.True(t, owned)
-	assert.Equal(t, simLease-time.Millisecond, after, "a key c held a moment ago waits a full lease duration from when c left")
+	assert.Zero(t, after, "a key c held a moment ago is a's at once: c left, after it stopped")
 	owned, after = s.r.May(kept)
 	assert.True(t, owned)
 	assert.Positive(t, after, "with its history cut short, a waits even for a key it kept: longer, never shorter")

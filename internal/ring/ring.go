@@ -107,6 +107,7 @@ type Ring struct {
 	leases    func() []*coordinationv1.Lease // the watch's cache; nil until it has synced
 	members   []Member                       // live, sorted by identity
 	epochs    []epoch                        // membership history, oldest first
+	seen      bool                           // an epoch was recorded in this run
 	deadline  time.Time                      // when members or the fence next change with time alone
 	lastRenew time.Time                      // renewTime of this replica's last successful write
 	running   bool                           // Run has started and not ended

@@ -45,7 +45,7 @@ func (r *Ring) Run(ctx context.Context) error {
 	wg.Wait()
 
 	r.mu.Lock()
-	r.running, r.fenceOpen, r.leases, r.members, r.epochs, r.deadline = false, false, nil, nil, nil, time.Time{}
+	r.running, r.fenceOpen, r.leases, r.members, r.epochs, r.deadline, r.seen = false, false, nil, nil, nil, time.Time{}, false
 	r.mu.Unlock()
 	r.signal()
 	return leaveErr

@@ -137,8 +137,8 @@ func TestMayWaitsUntilThisReplicaHasOwnedAKeyForOneLeaseDuration(t *testing.T) {
 		script:    func(s *sim) { s.renew("a") },
 		wantOwned: true, wantAfter: 0,
 	}, {
-		name: "a replica that starts beside a member takes that member's key at once when it leaves",
-		key:  ofBThenA,
+		name:      "a replica that starts beside a member takes that member's key at once when it leaves",
+		key:       ofBThenA,
 		script:    func(s *sim) { s.renew("a", "b").step(time.Second).leave("b") },
 		wantOwned: true, wantAfter: 0,
 	}, {

@@ -3,6 +3,7 @@ package apply
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -40,6 +41,13 @@ type Options struct {
 	// objects, whether a removed CRD is gone). The zero value impersonates
 	// nobody.
 	ServiceAccount types.NamespacedName
+	// Identity names this replica on the inventories it holds for an apply
+	// (hold.go); "" means the hostname.
+	Identity string
+	// HolderAlive, when set, says whether the replica that holds an
+	// inventory is still alive (a live member of the ring); a hold of one
+	// that is not is ignored. Unset, a hold lasts until its deadline.
+	HolderAlive func(identity string) bool
 }
 
 // Applier applies rendered objects to one cluster. It is safe for concurrent
@@ -55,6 +63,9 @@ type Applier struct {
 	workloads   kubernetes.Interface
 	mapper      *restmapper.DeferredDiscoveryRESTMapper
 	concurrency int
+
+	identity    string
+	holderAlive func(string) bool
 
 	mu          sync.Mutex
 	inventories map[string]*inventoryState
@@ -111,7 +122,16 @@ func New(opts Options) (*Applier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
+	if opts.Identity == "" {
+		opts.Identity, _ = os.Hostname()
+	}
+	holderAlive := opts.HolderAlive
+	if holderAlive == nil {
+		holderAlive = func(string) bool { return true }
+	}
 	return &Applier{
+		identity:    opts.Identity,
+		holderAlive: holderAlive,
 		core:        core,
 		metadata:    md,
 		dynamic:     dyn,

@@ -51,7 +51,10 @@ type item struct {
 // (see prune), but only when every object of the set applied and every CRD of
 // it is Established: otherwise nothing is pruned, each is reported Skipped and
 // stays in the inventory, so renaming v1 to v2 never deletes v1 while v2 is
-// refused. A failing object does not stop the others: the ChangeSet covers
+// refused. Objects the inventory does not hold yet are added to it before
+// they are created, so that an apply cut short (a killed process, a lost API
+// server) still owns what it created, and prunes it once it is no longer
+// rendered. A failing object does not stop the others: the ChangeSet covers
 // every object and the error joins every failure, each naming its object or
 // the inventory (classify it with IsTransient and IsMassDelete).
 //
@@ -70,6 +73,17 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	}
 	st, items, live := p.inventory, p.items, p.live
 	guardErr := a.guard(ctx, inv, st, len(p.gone), req)
+	if p.writes(guardErr == nil) {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(defaultHold)
+		}
+		// One write holds the inventory and claims the objects it does not
+		// hold yet: an item it does not know always makes the plan write.
+		if err := a.hold(ctx, inv, st, items, deadline); err != nil {
+			return nil, err
+		}
+	}
 
 	changes := make([]Change, len(items))
 	entries := make([]*entry, len(items))
@@ -123,6 +137,23 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 		errs = append(errs, err)
 	}
 	return cs, errors.Join(append([]error{guardErr, establishErr}, errs...)...)
+}
+
+// defaultHold bounds a hold taken under a context without a deadline.
+const defaultHold = 10 * time.Minute
+
+// writes reports whether applying the plan would write to the cluster:
+// an object to create, change or correct, or (when pruning may go ahead) one
+// to prune. An idle resync writes nothing, and so takes no hold.
+func (p *plan) writes(mayPrune bool) bool {
+	for _, it := range p.items {
+		prev, known := p.inventory.entries[it.ref.key()]
+		l, exists := p.live[it.ref.key()]
+		if !known || !exists || l.deleting || prev.Hash != it.hash || prev.Fields != l.fields {
+			return true
+		}
+	}
+	return mayPrune && len(p.gone) > 0
 }
 
 // pruneBlocked says why nothing may be pruned this round, or "" when the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -115,8 +116,10 @@ func TestFailuresFromARealAPIServerAreClassified(t *testing.T) {
 		assert.False(t, IsTransient(err), "%v", err)
 	})
 	t.Run("a bad object plus a failing inventory write is retried as a whole", func(t *testing.T) {
+		var inventoryWrites atomic.Int32
 		b := newApplierWith(t, cluster, failing(http.StatusServiceUnavailable, func(r *http.Request) bool {
-			return r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/namespaces/ferry-system/configmaps/")
+			// The first write holds the inventory; the second, which saves it, fails.
+			return r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/namespaces/ferry-system/configmaps/") && inventoryWrites.Add(1) > 1
 		}))
 		_, err := b.Apply(t.Context(), Request{Inventory: inv, Revision: "r3", Objects: badObject})
 		require.Error(t, err)

@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -37,6 +40,17 @@ type inventoryState struct {
 	// allowMassDelete is the revision a person confirmed a large prune for,
 	// by annotating the inventory ConfigMap.
 	allowMassDelete string
+
+	// exists and resourceVersion are the ConfigMap's as last read or
+	// written: every write is conditional on them (hold.go).
+	exists          bool
+	resourceVersion string
+	// holder holds the inventory for an apply until heldUntil (RFC 3339);
+	// heldSince is when this replica took its hold.
+	holder, heldUntil string
+	heldSince         time.Time
+	// records are the last windows in which applies held the inventory.
+	records []ApplyRecord
 }
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -75,14 +89,21 @@ func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryS
 	for _, e := range entries {
 		st.entries[e.key()] = e
 	}
+	if raw := cm.Data["applies"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &st.records); err != nil {
+			return nil, fmt.Errorf("inventory %s: ConfigMap %s/%s: the apply records are corrupt: %w; delete its key applies", inv, inventoryNS, cm.Name, err)
+		}
+	}
 	st.written = []byte(cm.Data["objects"])
 	st.revision = cm.Annotations[AnnotationRev]
 	st.allowMassDelete = cm.Annotations[allowMassDeleteAn]
+	st.exists, st.resourceVersion = true, cm.ResourceVersion
+	st.holder, st.heldUntil = cm.Annotations[annotationHeldBy], cm.Annotations[annotationHeldUntil]
 	return st, nil
 }
 
-// saveInventory writes the entries when they differ from what is stored, with
-// server-side apply, creating the ferry-system namespace when missing.
+// saveInventory writes the entries when they differ from what is stored (or
+// a hold is to be released), conditional on the resourceVersion it read.
 func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventoryState, entries map[string]entry, revision string) error {
 	list := make([]entry, 0, len(entries))
 	for _, e := range entries {
@@ -93,30 +114,120 @@ func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventor
 	if err != nil {
 		return fmt.Errorf("inventory %s: %w", inv, err)
 	}
-	if bytes.Equal(data, st.written) && revision == st.revision {
+	held := st.holder == a.identity && !st.heldSince.IsZero()
+	if bytes.Equal(data, st.written) && revision == st.revision && !held {
 		st.entries = entries
 		return nil
 	}
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	cm := corev1ac.ConfigMap(inv.configMapName(), inventoryNS).
-		WithLabels(map[string]string{LabelManagedBy: ManagedByFerry}).
-		WithAnnotations(map[string]string{LabelRepository: inv.Repository, LabelEnvironment: inv.Environment, AnnotationRev: revision}).
-		WithData(map[string]string{"objects": string(data)})
-	_, err = a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, opts)
-	if apierrors.IsNotFound(err) {
-		ns := corev1ac.Namespace(inventoryNS).WithLabels(map[string]string{LabelManagedBy: ManagedByFerry})
-		if _, err := a.core.CoreV1().Namespaces().Apply(ctx, ns, opts); err != nil {
-			return fmt.Errorf("inventory %s: create namespace %s: %w", inv, inventoryNS, mark(err))
-		}
-		_, err = a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, opts)
+	a.recordApply(st, revision)
+	next := *st
+	next.entries, next.written, next.revision = entries, data, revision
+	if err := a.writeInventory(ctx, inv, &next); err != nil {
+		return err
 	}
+	*st = next
+	return nil
+}
+
+// writeInventory writes st to the ConfigMap: created when it did not exist
+// (so that two replicas creating it at once conflict), else applied with
+// st's resourceVersion as a precondition. On success st carries the new
+// resourceVersion and is the cached inventory; on a conflict the cache is
+// dropped and the error is transient.
+func (a *Applier) writeInventory(ctx context.Context, inv Inventory, st *inventoryState) error {
+	if err := a.heldByAnother(inv, st); err != nil {
+		return err
+	}
+	records, err := json.Marshal(st.records)
 	if err != nil {
-		return fmt.Errorf("inventory %s: write ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), mark(err))
+		return fmt.Errorf("inventory %s: %w", inv, err)
 	}
-	st.entries, st.written, st.revision = entries, data, revision
+	objects := string(st.written)
+	if objects == "" {
+		objects = "[]"
+	}
+	labels := map[string]string{LabelManagedBy: ManagedByFerry}
+	annotations := map[string]string{
+		LabelRepository: inv.Repository, LabelEnvironment: inv.Environment, AnnotationRev: st.revision,
+		annotationHeldBy: st.holder, annotationHeldUntil: st.heldUntil,
+	}
+	data := map[string]string{"objects": objects, "applies": string(records)}
+	cms := a.core.CoreV1().ConfigMaps(inventoryNS)
+	var rv string
+	if !st.exists {
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: inv.configMapName(), Namespace: inventoryNS, Labels: labels, Annotations: annotations},
+			Data:       data,
+		}
+		created, err := cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsNotFound(err) {
+			if err := a.ensureInventoryNamespace(ctx, inv); err != nil {
+				return err
+			}
+			created, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager})
+		}
+		if err != nil {
+			return a.inventoryWriteError(inv, err)
+		}
+		rv = created.ResourceVersion
+	} else {
+		cm := corev1ac.ConfigMap(inv.configMapName(), inventoryNS).
+			WithResourceVersion(st.resourceVersion).
+			WithLabels(labels).WithAnnotations(annotations).WithData(data)
+		applied, err := cms.Apply(ctx, cm, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		if err != nil {
+			return a.inventoryWriteError(inv, err)
+		}
+		rv = applied.ResourceVersion
+	}
+	st.exists, st.resourceVersion = true, rv
 	a.mu.Lock()
 	a.inventories[inv.String()] = st
 	a.mu.Unlock()
+	return nil
+}
+
+func (a *Applier) ensureInventoryNamespace(ctx context.Context, inv Inventory) error {
+	ns := corev1ac.Namespace(inventoryNS).WithLabels(map[string]string{LabelManagedBy: ManagedByFerry})
+	if _, err := a.core.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		return fmt.Errorf("inventory %s: create namespace %s: %w", inv, inventoryNS, mark(err))
+	}
+	return nil
+}
+
+func (a *Applier) inventoryWriteError(inv Inventory, err error) error {
+	if a.conflicted(inv, err) {
+		return fmt.Errorf("inventory %s: write ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), &transientError{err: fmt.Errorf("%w: %w", errChangedMeanwhile, err)})
+	}
+	return fmt.Errorf("inventory %s: write ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), mark(err))
+}
+
+// claim adds to st every item it does not hold yet, before the item is
+// applied; the hold that precedes the apply writes it (hold.go). Without it, a
+// process killed between creating an object and saving the inventory leaves
+// an object labelled as ferry's that no inventory holds, and a revert pushed
+// meanwhile would never prune it. A claimed entry has no hash, so the apply
+// that follows always sends it; the inventory's revision is left as it is.
+func (st *inventoryState) claim(items []item) error {
+	var claimed map[string]entry
+	for _, it := range items {
+		if _, ok := st.entries[it.ref.key()]; ok {
+			continue
+		}
+		if claimed == nil {
+			claimed = maps.Clone(st.entries)
+		}
+		claimed[it.ref.key()] = entry{Ref: it.ref}
+	}
+	if claimed == nil {
+		return nil
+	}
+	list := slices.SortedFunc(maps.Values(claimed), func(x, y entry) int { return strings.Compare(x.key(), y.key()) })
+	data, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	st.entries, st.written = claimed, data
 	return nil
 }
 

@@ -47,8 +47,15 @@ func (a *Applier) guard(ctx context.Context, inv Inventory, st *inventoryState, 
 		return nil
 	}
 	// The confirmation is added by a person after the refusal: read it fresh.
+	// Annotating moved the resourceVersion; when the entries are still the
+	// ones planned from, the inventory follows it, so the apply's writes are
+	// not refused as a conflict with that person.
 	if cm, err := a.core.CoreV1().ConfigMaps(inventoryNS).Get(ctx, inv.configMapName(), metav1.GetOptions{}); err == nil {
 		st.allowMassDelete = cm.Annotations[allowMassDeleteAn]
+		if cm.Data["objects"] == string(st.written) {
+			st.resourceVersion = cm.ResourceVersion
+			st.holder, st.heldUntil = cm.Annotations[annotationHeldBy], cm.Annotations[annotationHeldUntil]
+		}
 	}
 	if req.Revision != "" && st.allowMassDelete == req.Revision {
 		return nil

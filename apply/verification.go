@@ -58,6 +58,12 @@ func (a *Applier) SaveVerification(ctx context.Context, inv Inventory, v Verific
 		WithLabels(map[string]string{LabelManagedBy: ManagedByFerry}).
 		WithData(map[string]string{"verification": string(data)})
 	_, err = a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: verificationManager, Force: true})
+	// The write moved the ConfigMap's resourceVersion: the cached inventory
+	// is dropped, or its next write would conflict with ferry itself (one
+	// GET reads it again).
+	a.mu.Lock()
+	delete(a.inventories, inv.String())
+	a.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("inventory %s: write verification to ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), err)
 	}

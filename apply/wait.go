@@ -95,11 +95,14 @@ func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// A group is one kind in one namespace: one LIST and WATCH. The mapping
+	// stays out of the key: discovery returns a new one on every call, and
+	// keyed by it each object would get a LIST and WATCH of its own.
 	type group struct {
 		gvr       schema.GroupVersionResource
 		namespace string
-		mapping   *meta.RESTMapping
 	}
+	mappings := map[group]*meta.RESTMapping{}
 	var mu sync.Mutex
 	states := map[string]*Health{}
 	order := make([]string, 0, len(objs))
@@ -122,8 +125,9 @@ func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured
 		}
 		states[ref.key()] = &Health{Ref: ref, Status: NotFound, Message: "not seen yet"}
 		order = append(order, ref.key())
-		g := group{gvr: m.Resource, namespace: ns, mapping: m}
+		g := group{gvr: m.Resource, namespace: ns}
 		groups[g] = append(groups[g], ref.key())
+		mappings[g] = m
 	}
 
 	changed := make(chan struct{}, 1)
@@ -156,7 +160,7 @@ func (a *Applier) watch(ctx context.Context, inv Inventory, objs []*unstructured
 	watchCtx := klog.NewContext(ctx, logr.Discard())
 	var wg sync.WaitGroup
 	for g := range groups {
-		client := a.resource(g.mapping, g.namespace)
+		client := a.resource(mappings[g], g.namespace)
 		wg.Go(func() {
 			for watchCtx.Err() == nil {
 				a.watchGroup(watchCtx, client, inv, g.gvr, update)

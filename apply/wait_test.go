@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -107,7 +108,19 @@ func kserve(t *testing.T) {
 func TestInferenceServiceHealthFollowsReadyAndTheModelTransition(t *testing.T) {
 	kserve(t)
 	ns := cluster.Namespace(t)
-	a, _ := newApplier(t, cluster)
+	// watches hears of each WATCH of InferenceServices Wait sends.
+	watches := make(chan struct{}, 100)
+	a := newApplierWith(t, cluster, func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Query().Get("watch") == "true" && strings.HasSuffix(req.URL.Path, "/inferenceservices") {
+				select {
+				case watches <- struct{}{}:
+				default:
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
 	inv := inventoryFor(ns)
 	objs := objects(t, ns, `apiVersion: serving.kserve.io/v1beta1
 kind: InferenceService
@@ -121,13 +134,16 @@ spec:
 	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objs})
 	require.NoError(t, err)
 	isvcs := a.dynamic.Resource(schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}).Namespace(ns)
-	setStatus := func(status map[string]any) {
+	updateStatus := func(status map[string]any) error {
 		u, err := isvcs.Get(t.Context(), "sentiment", metav1.GetOptions{})
-		require.NoError(t, err)
+		if err != nil {
+			return err
+		}
 		u.Object["status"] = status
 		_, err = isvcs.UpdateStatus(t.Context(), u, metav1.UpdateOptions{})
-		require.NoError(t, err)
+		return err
 	}
+	setStatus := func(status map[string]any) { require.NoError(t, updateStatus(status)) }
 	conditions := func(ready string) []any {
 		return []any{map[string]any{"type": "Ready", "status": ready, "message": "predictor " + ready}}
 	}
@@ -142,12 +158,18 @@ spec:
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "model transition InProgress")
 
-	// The status arrives while Wait is watching.
+	// The status arrives while Wait is watching: once its WATCH is sent
+	// (after the LIST it resumes from), so only the watch can deliver it.
+	for len(watches) > 0 {
+		<-watches
+	}
+	updated := make(chan error, 1)
 	go func() {
-		time.Sleep(200 * time.Millisecond)
-		setStatus(map[string]any{"conditions": conditions("True"), "modelStatus": map[string]any{"transitionStatus": "UpToDate"}})
+		<-watches
+		updated <- updateStatus(map[string]any{"conditions": conditions("True"), "modelStatus": map[string]any{"transitionStatus": "UpToDate"}})
 	}()
 	report, err := a.Wait(t.Context(), inv, objs, WaitOptions{Timeout: 30 * time.Second})
+	require.NoError(t, <-updated)
 	require.NoError(t, err)
 	assert.True(t, report.Healthy())
 

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
-
 	"github.com/ferry-gitops/ferry/internal/testenv"
 )
 
@@ -24,7 +22,7 @@ import (
 func BenchmarkServeMemory(b *testing.B) {
 	const repos = 100
 	envs := []string{"dev", "staging", "prod"}
-	ferryBin := buildFerry(b)
+	ferryBin := testenv.BuildFerry(b)
 	// kwok nodes take 110 pods each: 300 model servers need 3 nodes.
 	ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
 	cluster, err := testenv.StartCluster(ctx, testenv.ClusterOptions{Nodes: 4})
@@ -38,8 +36,7 @@ func BenchmarkServeMemory(b *testing.B) {
 	// One repository pushed for real, then copied: every copy has its own
 	// namespaces, so each is its own commit.
 	var config strings.Builder
-	addr := freeAddr(b)
-	fmt.Fprintf(&config, "listen: %q\nresync: \"@every 1h\"\ndataDir: %q\nwebhook: {disabled: true}\nrepositories:\n", addr, b.TempDir())
+	fmt.Fprintf(&config, listenConfig+"resync: \"@every 1h\"\ndataDir: %q\nwebhook: {disabled: true}\nrepositories:\n", b.TempDir())
 	for i := range repos {
 		name := fmt.Sprintf("m%03d", i)
 		srv.CreateRepo(b, name)
@@ -59,23 +56,23 @@ func BenchmarkServeMemory(b *testing.B) {
 
 	for b.Loop() {
 		start := time.Now()
-		ferry := startServe(b, ferryBin, path, addr, nil, 5*time.Minute)
-		err := wait.PollUntilContextTimeout(b.Context(), time.Second, 15*time.Minute, true, func(context.Context) (bool, error) {
-			return strings.Count(ferry.status(b), `"health":"Healthy"`) == repos*len(envs), nil
-		})
-		if err != nil {
-			b.Fatalf("not every environment became healthy: %v", err)
-		}
+		ferry := testenv.StartFerry(b, ferryBin, path, nil, 5*time.Minute)
+		healthy(b, ferry, repos*len(envs), 15*time.Minute)
 		settled := time.Since(start)
-		_, coldPeak := ferry.rss(b)
+		_, coldPeak, err := ferry.RSS()
+		if err != nil {
+			b.Fatal(err)
+		}
 		// A restart: every environment is fetched and drift-checked again.
-		ferry.cmd.Process.Signal(os.Interrupt)
-		ferry.cmd.Wait()
-		ferry = startServe(b, ferryBin, path, addr, nil, 5*time.Minute)
-		wait.PollUntilContextTimeout(b.Context(), time.Second, 10*time.Minute, true, func(context.Context) (bool, error) {
-			return strings.Count(ferry.status(b), `"health":"Healthy"`) == repos*len(envs), nil
-		})
-		current, peak := ferry.rss(b)
+		if err := ferry.Stop(); err != nil {
+			b.Fatalf("stop ferry serve: %v\n%s", err, ferry.Tail(20))
+		}
+		ferry = testenv.StartFerry(b, ferryBin, path, nil, 5*time.Minute)
+		healthy(b, ferry, repos*len(envs), 10*time.Minute)
+		current, peak, err := ferry.RSS()
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(current, "rss-MiB")
 		b.ReportMetric(peak, "peak-rss-MiB")
 		b.ReportMetric(coldPeak, "cold-peak-rss-MiB")

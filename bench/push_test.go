@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,6 @@ import (
 )
 
 const (
-	trials     = 100 // per run; BENCH_TRIALS overrides for quick looks
 	hookSecret = "bench-webhook-secret"
 	settings   = 17 // ConfigMaps; with the Namespace, Deployment and Service: 20 objects
 )
@@ -116,7 +116,7 @@ func BenchmarkPushToApplied(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ferryBin := buildFerry(b)
+	ferryBin := testenv.BuildFerry(b)
 	cluster := testenv.NewCluster(b)
 	srv := testenv.NewGitServer(b, testenv.GitServerOptions{})
 
@@ -151,10 +151,8 @@ func BenchmarkPushToApplied(b *testing.B) {
 	}
 	baseline()
 
-	addr := freeAddr(b)
 	config := filepath.Join(b.TempDir(), "ferry.yaml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`listen: %q
-resync: "@every 1h"
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(listenConfig+`resync: "@every 1h"
 dataDir: %q
 webhook: {secretEnv: BENCH_WEBHOOK_SECRET}
 repositories:
@@ -164,15 +162,15 @@ repositories:
     github: {owner: acme, repo: models}
     environments:
       - {name: dev, path: environments/dev, cluster: {kubeconfig: %q}}
-`, addr, b.TempDir(), srv.URL, cluster.Kubeconfig)), 0o600)
-	ferry := startServe(b, ferryBin, config, addr, []string{"BENCH_WEBHOOK_SECRET=" + hookSecret}, 2*time.Minute)
-	for !strings.Contains(ferry.status(b), `"health":"Healthy"`) {
-		time.Sleep(50 * time.Millisecond)
+`, b.TempDir(), srv.URL, cluster.Kubeconfig)), 0o600); err != nil {
+		b.Fatal(err)
 	}
+	ferry := testenv.StartFerry(b, ferryBin, config, []string{"BENCH_WEBHOOK_SECRET=" + hookSecret}, 2*time.Minute)
+	healthy(b, ferry, 1, 2*time.Minute)
 
 	webhook := func(sha string) {
 		body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"repository":{"full_name":"acme/models"}}`, sha))
-		req, _ := http.NewRequest(http.MethodPost, ferry.base+"/webhooks/github", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, ferry.Public+"/webhooks/github", bytes.NewReader(body))
 		req.Header.Set("X-GitHub-Event", "push")
 		req.Header.Set("X-GitHub-Delivery", "bench-"+sha)
 		req.Header.Set("X-Hub-Signature-256", webhooks.Sign([]byte(hookSecret), body))
@@ -185,7 +183,7 @@ repositories:
 
 	for b.Loop() {
 		var ferryLat, baseLat []time.Duration
-		for i := range trials {
+		for i := range trials(b) {
 			version := fmt.Sprintf("1.%d.%d", i+1, time.Now().UnixNano()%1000)
 
 			fwt.Write(b, "environments/dev/models.yaml", testenv.ModelPin(version))
@@ -218,10 +216,22 @@ repositories:
 		b.ReportMetric(ms(bp99), "baseline-p99-ms")
 		b.ReportMetric(float64(bp50)/float64(fp50), "speedup-p50-x")
 		if os.Getenv("BENCH_SHOW_LOG") != "" {
-			log, _ := os.ReadFile(ferry.logs.Name())
-			b.Log(lastLines(string(log), 12))
+			b.Log(ferry.Tail(12))
 		}
 	}
+}
+
+// trials is how many pushes a run measures: 100, or BENCH_TRIALS for a
+// quick look.
+func trials(b *testing.B) int {
+	n := 100
+	if v := os.Getenv("BENCH_TRIALS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("BENCH_TRIALS=%q: want a positive number", v)
+		}
+	}
+	return n
 }
 
 func percentiles(d []time.Duration) (p50, p99 time.Duration) {

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -150,11 +151,20 @@ func TestRateLimitsAreWaitedOutAsGitHubSays(t *testing.T) {
 func TestAWaitLongerThanTheBoundIsATransientErrorNotASleep(t *testing.T) {
 	gh, srv := newGitHub(t, func(o *ClientOptions) { o.MaxWait = 100 * time.Millisecond })
 	srv.Inject(githubtest.Fault{Method: http.MethodPost, Path: "/repos/{o}/{r}/statuses/{sha}", Status: http.StatusTooManyRequests, RetryAfter: time.Hour})
-	start := time.Now()
-	err := gh.SetStatus(t.Context(), CommitStatus{SHA: "abc", Context: "ferry/dev", State: StateSuccess})
+	// A client that slept as told would meet this deadline, never return by itself.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := gh.SetStatus(ctx, CommitStatus{SHA: "abc", Context: "ferry/dev", State: StateSuccess})
 	require.Error(t, err)
-	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the client gave up at once rather than sleep an hour")
 	assert.True(t, IsTransient(err))
+	posts := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/statuses/abc") {
+			posts++
+		}
+	}
+	assert.Equal(t, 1, posts, "not sent again")
 }
 
 func TestReadsAreRetriedOnFiveHundredsAndWritesAreNot(t *testing.T) {

@@ -9,7 +9,7 @@ TOOLS_BIN  := $(shell hack/tools-bin.sh)
 GOTEST     ?= go test -race -timeout 30m
 FUZZTIME   ?= 15s
 
-.PHONY: all build tools test vet demo demo-down cluster cluster-down clean
+.PHONY: all build tools chromium test vet demo demo-down cluster cluster-down clean
 
 all: build
 
@@ -21,13 +21,17 @@ build:
 tools:
 	hack/build-tools.sh
 
+## chromium: install Debian's chromium (the dashboard's browser test) when it is missing
+chromium:
+	hack/install-chromium.sh
+
 ## vet: go vet and gofmt
 vet:
 	go vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 
-## test: build the tools when missing, vet, run every test against real parts, then fuzz briefly
-test: tools vet
+## test: build the tools and install chromium when missing, vet, run every test against real parts, then fuzz briefly
+test: tools chromium vet
 	FERRY_TOOLS_BIN=$(TOOLS_BIN) $(GOTEST) ./...
 	go test -run '^$$' -fuzz '^FuzzGitHubHandler$$' -fuzztime $(FUZZTIME) ./webhooks
 

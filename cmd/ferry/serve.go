@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ferry-gitops/ferry/internal/config"
+	"github.com/ferry-gitops/ferry/internal/dashboard"
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/internal/httpserver"
 	"github.com/ferry-gitops/ferry/internal/preview"
@@ -74,7 +75,7 @@ func newServeCommand() *cobra.Command {
 //
 // It listens twice: cfg.Listen is public and serves only GitHub's webhooks,
 // /healthz and /readyz; cfg.AdminListen (loopback by default) serves what
-// must not be public: /metrics and /api/v1/status.
+// must not be public: /metrics, /api/v1/status and the dashboard at /.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	secrets, err := cfg.WebhookSecrets(os.Getenv)
 	if err != nil {
@@ -127,6 +128,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(statusResponse{Environments: eng.Status()})
 	})
+	// The dashboard reads the same statuses; its event streams end with ctx,
+	// before Shutdown, which would otherwise wait for them.
+	dash, err := dashboard.New(dashboard.Options{Statuses: dashboard.FromEngine(eng), Done: ctx.Done(), Logger: log})
+	if err != nil {
+		return err
+	}
+	admin.Handle("/", dash)
 
 	servers, served, err := listen([]string{cfg.Listen, cfg.AdminListen}, []http.Handler{public, admin})
 	if err != nil {

@@ -18,11 +18,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
+	"github.com/ferry-gitops/ferry/apply"
 	"github.com/ferry-gitops/ferry/internal/config"
 	"github.com/ferry-gitops/ferry/internal/dashboard"
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/internal/httpserver"
 	"github.com/ferry-gitops/ferry/internal/preview"
+	"github.com/ferry-gitops/ferry/internal/ring"
 	"github.com/ferry-gitops/ferry/webhooks"
 )
 
@@ -83,13 +85,26 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := build(cfg, forServe)
+	var member *replica
+	var holds []func(*apply.Options)
+	if cfg.Coordination != nil {
+		if member, err = joinRing(cfg.Coordination, os.Getenv, log); err != nil {
+			return err
+		}
+		defer member.listener.Close()
+		holds = append(holds, member.holds)
+	}
+	a, err := build(cfg, forServe, holds...)
 	if err != nil {
 		return err
 	}
 	eng, err := a.engine(log, reg, false, func(o *engine.Options) {
 		for _, s := range secrets {
 			o.Secrets = append(o.Secrets, string(s))
+		}
+		if member != nil {
+			o.Ring = member.ring
+			o.Secrets = append(o.Secrets, member.token)
 		}
 	})
 	if err != nil {
@@ -110,10 +125,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		io.WriteString(w, "ok\n")
 	})
 	if len(secrets) > 0 {
+		events := sink(eng, previews)
+		if member != nil {
+			events = member.route(events)
+		}
 		hook, err := webhooks.NewGitHub(webhooks.Options{
 			Secrets:      secrets,
 			Repositories: webhookRepositories(cfg),
-			Sink:         sink(eng, previews),
+			Sink:         events,
 			Logger:       log,
 			Registerer:   reg,
 		})
@@ -124,9 +143,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	admin := http.NewServeMux()
 	admin.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	admin.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+	admin.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		body := localStatus(eng.Status())
+		if member != nil {
+			body = member.status(r.Context(), eng.Status())
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(statusResponse{Environments: eng.Status()})
+		json.NewEncoder(w).Encode(body)
 	})
 	// The dashboard reads the same statuses; its event streams end with ctx,
 	// before Shutdown, which would otherwise wait for them.
@@ -140,17 +163,40 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", servers[0].Addr, "admin", servers[1].Addr, "repositories", len(cfg.Repositories))
+	attrs := []any{"addr", servers[0].Addr, "admin", servers[1].Addr, "repositories", len(cfg.Repositories)}
+
+	// The ring outlives the engine: a replica that shuts down finishes its
+	// work in flight as a member, then leaves.
+	ringCtx, leave := context.WithCancel(context.WithoutCancel(ctx))
+	left := make(chan error, 1)
+	if member != nil {
+		attrs = append(attrs, "ring", member.listener.Addr().String(), "identity", member.ring.Self().Identity)
+		handler := ring.Handler(member.token, member.accept(eng, previews), func() ([]byte, error) {
+			return json.Marshal(localStatus(eng.Status()))
+		})
+		go func() { left <- member.run(ringCtx, handler) }()
+	} else {
+		left <- nil
+	}
+	log.Info("serving", attrs...)
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
 	go func() { ran <- runBeside(engineCtx, eng.Run, previews.Run) }()
+	stop := func() error {
+		stopEngine()
+		err := <-ran
+		leave()
+		if err := <-left; err != nil {
+			log.Warn("leaving the ring", "error", err)
+		}
+		return err
+	}
 
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		stopEngine()
-		<-ran
+		stop()
 		return fmt.Errorf("http server: %w", err)
 	}
 	log.Info("shutting down")
@@ -161,8 +207,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			log.Warn("http shutdown", "addr", srv.Addr, "error", err)
 		}
 	}
-	stopEngine()
-	return <-ran
+	return stop()
 }
 
 // listen starts a hardened server for each address and handler; each
@@ -205,9 +250,4 @@ func sink(eng *engine.Engine, previews *preview.Pool) func(webhooks.Event) bool 
 		}
 		return true
 	}
-}
-
-// statusResponse is the body of /api/v1/status.
-type statusResponse struct {
-	Environments []engine.Status `json:"environments"`
 }

@@ -38,6 +38,12 @@ func newStatusCommand() *cobra.Command {
 				return fmt.Errorf("status: %s: %w", url, err)
 			}
 			printStatus(cmd.OutOrStdout(), body.Environments)
+			for _, u := range body.Unreachable {
+				fmt.Fprintf(cmd.OutOrStdout(), "member %s did not answer: %s\n", u.Member, oneLine(u.Error))
+			}
+			if len(body.Unreachable) > 0 {
+				return fmt.Errorf("status: %d of the ring's %d members did not answer; their environments show ?", len(body.Unreachable), len(body.Members))
+			}
 			return nil
 		},
 	}

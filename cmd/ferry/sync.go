@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 
 func newSyncCommand() *cobra.Command {
 	var cfgPath, env, logFormat string
-	var allowMassDelete bool
+	var allowMassDelete, force bool
 	var timeout, every time.Duration
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -31,6 +33,11 @@ func newSyncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.cfg.Coordination != nil && !force {
+				if err := a.leaveToRing(cmd.Context(), cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
 			eng, err := a.engine(log, nil, allowMassDelete, func(o *engine.Options) { o.ProgressEvery = every })
 			if err != nil {
 				return err
@@ -40,7 +47,7 @@ func newSyncCommand() *cobra.Command {
 			stopProgress := reportProgress(ctx, cmd.ErrOrStderr(), eng, every)
 			statuses, err := eng.SyncOnce(ctx, env)
 			stopProgress()
-			printStatus(cmd.OutOrStdout(), statuses)
+			printStatus(cmd.OutOrStdout(), localStatus(statuses).Environments)
 			switch {
 			case errors.Is(ctx.Err(), context.DeadlineExceeded):
 				return fmt.Errorf("gave up after %s (--timeout); where each environment stood is above", timeout)
@@ -53,6 +60,7 @@ func newSyncCommand() *cobra.Command {
 	configFlag(cmd, &cfgPath)
 	cmd.Flags().StringVar(&env, "env", "", "reconcile only this environment")
 	cmd.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "confirm a prune of more than half of an environment")
+	cmd.Flags().BoolVar(&force, "force", false, "sync even the repositories a live replica of ferry serve owns (coordination in ferry.yaml)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up after this long")
 	cmd.Flags().DurationVar(&every, "progress-every", 5*time.Second, "how often to say what sync still waits for, and why")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
@@ -89,10 +97,16 @@ func reportProgress(ctx context.Context, w io.Writer, eng *engine.Engine, every 
 	return func() { cancel(); <-done }
 }
 
-// printStatus writes the table `ferry sync` and `ferry status` show.
-func printStatus(w io.Writer, statuses []engine.Status) {
+// printStatus writes the table `ferry sync` and `ferry status` show, with an
+// OWNER column when the statuses come from a ring of replicas.
+func printStatus(w io.Writer, statuses []environmentStatus) {
+	owners := slices.ContainsFunc(statuses, func(s environmentStatus) bool { return s.Owner != "" })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tENVIRONMENT\tREVISION\tPHASE\tHEALTH\tLAST CHANGE\tLAST ERROR")
+	header := "REPOSITORY\tENVIRONMENT\tREVISION\tPHASE\tHEALTH\tLAST CHANGE\tLAST ERROR"
+	if owners {
+		header = "REPOSITORY\tENVIRONMENT\tOWNER\tREVISION\tPHASE\tHEALTH\tLAST CHANGE\tLAST ERROR"
+	}
+	fmt.Fprintln(tw, header)
 	for _, s := range statuses {
 		change := "-"
 		if !s.LastChange.IsZero() {
@@ -103,10 +117,17 @@ func printStatus(w io.Writer, statuses []engine.Status) {
 			lastErr = "-"
 		}
 		phase := string(s.Phase)
-		if s.Phase == engine.Failed && s.FailedStep != "" {
+		switch {
+		case s.OwnerUnreachable:
+			phase, lastErr = "?", "its owner did not answer"
+		case s.Phase == engine.Failed && s.FailedStep != "":
 			phase += " (" + string(s.FailedStep) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Repository, s.Environment, shortSHA(s.Revision), phase, s.Health, change, oneLine(lastErr))
+		cells := []string{s.Repository, s.Environment, shortSHA(s.Revision), phase, orDash(s.Health), change, oneLine(lastErr)}
+		if owners {
+			cells = slices.Insert(cells, 2, orDash(s.Owner))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 }

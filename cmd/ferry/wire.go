@@ -58,8 +58,9 @@ func loadApp(path string, p purpose) (*app, error) {
 // serviceAccount share one applier (its identity: ferry's own, or
 // impersonating that account), and each carries its policy; repositories
 // with the same GitHub API and token share one client
-// (so its writes are serialised, and its rate limits shared).
-func build(cfg *config.Config, p purpose) (*app, error) {
+// (so its writes are serialised, and its rate limits shared). Each of
+// appliers adjusts every applier's options (ferry serve's identity in a ring).
+func build(cfg *config.Config, p purpose, appliers ...func(*apply.Options)) (*app, error) {
 	dataDir, err := cfg.DataDirFor(p == forServe)
 	if err != nil {
 		return nil, err
@@ -117,7 +118,11 @@ func build(cfg *config.Config, p purpose) (*app, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s/%s: cluster: %w", rc.Name, ec.Name, err)
 				}
-				if applier, err = apply.New(apply.Options{Config: rest, ServiceAccount: ec.Policy.ServiceAccountName()}); err != nil {
+				opts := apply.Options{Config: rest, ServiceAccount: ec.Policy.ServiceAccountName()}
+				for _, adjust := range appliers {
+					adjust(&opts)
+				}
+				if applier, err = apply.New(opts); err != nil {
 					return nil, fmt.Errorf("%s/%s: cluster: %w", rc.Name, ec.Name, err)
 				}
 				clusters[id] = applier

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ferry-gitops/ferry/apply"
+	"github.com/ferry-gitops/ferry/internal/faulttest"
+	"github.com/ferry-gitops/ferry/internal/ring"
+	"github.com/ferry-gitops/ferry/internal/testenv"
+	"github.com/ferry-gitops/ferry/webhooks"
+)
+
+// ringLease is the replicas' lease duration in these tests: the shortest
+// coordination.leaseDuration accepts.
+const ringLease = 3 * time.Second
+
+// fleet is three `ferry serve` processes sharing thirty repositories through
+// a ring on the shared cluster, which is both their home cluster (each
+// reaches it for its Lease through a proxy of its own, so the test can cut
+// one off) and the clusters their environments deploy to.
+type fleet struct {
+	t       *testing.T
+	bin     string
+	ns      string // the ring's Leases
+	prefix  string // of the environments' namespaces
+	repos   []string
+	trees   map[string]*testenv.WorkTree
+	ids     []string
+	configs map[string]string // ferry.yaml by identity
+	proxies map[string]*faulttest.APIProxy
+	ferries map[string]*testenv.Ferry
+	records *apply.Applier
+	rounds  int
+	// repoYAML is each repository's entry in ferry.yaml.
+	repoYAML map[string]string
+}
+
+func newFleet(t *testing.T, n int) *fleet {
+	t.Helper()
+	c := sharedCluster(t)
+	seq := e2eSeq.Add(1)
+	f := &fleet{
+		t: t, bin: testenv.BuildFerry(t), ns: c.Namespace(t), prefix: fmt.Sprintf("ring-%d-%d", os.Getpid()%100000, seq),
+		ids: []string{"ferry-0", "ferry-1", "ferry-2"}, trees: map[string]*testenv.WorkTree{},
+		configs: map[string]string{}, proxies: map[string]*faulttest.APIProxy{}, ferries: map[string]*testenv.Ferry{},
+	}
+	var err error
+	f.records, err = apply.New(apply.Options{Config: c.Config})
+	require.NoError(t, err)
+
+	srv := testenv.NewGitServer(t, testenv.GitServerOptions{})
+	f.repoYAML = map[string]string{}
+	for i := range n {
+		name := fmt.Sprintf("repo-%d", i)
+		f.repos = append(f.repos, name)
+		srv.CreateRepo(t, name)
+		wt := srv.Clone(t, name)
+		ns := fmt.Sprintf("%s-%02d", f.prefix, i)
+		wt.WriteAll(t, map[string]string{
+			"environments/dev/kustomization.yaml": "namespace: " + ns + "\nresources: [namespace.yaml, round.yaml]\n",
+			"environments/dev/namespace.yaml":     "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + "}\n",
+			"environments/dev/round.yaml":         roundConfigMap(0),
+		})
+		wt.Commit(t, "round 0")
+		wt.Push(t)
+		f.trees[name] = wt
+		t.Cleanup(func() {
+			c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		})
+		f.repoYAML[name] = fmt.Sprintf(`  - name: %s
+    url: %s/%s.git
+    allowLocal: true
+    github: {owner: acme, repo: %s}
+    environments:
+      - {name: dev, path: environments/dev, cluster: {kubeconfig: %q}}
+`, name, srv.URL, name, name, c.Kubeconfig)
+	}
+	for _, id := range f.ids {
+		f.proxies[id] = faulttest.NewAPIProxy(t, c.Config)
+		f.configs[id] = f.config(f.proxies[id].Kubeconfig(t), f.repos...)
+	}
+	return f
+}
+
+// config writes a ferry.yaml of the ring over repos, with a data directory
+// of its own and the home cluster reached through kubeconfig, and returns
+// its path.
+func (f *fleet) config(kubeconfig string, repos ...string) string {
+	f.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `listen: 127.0.0.1:0
+adminListen: 127.0.0.1:0
+resync: "@every 1h"
+dataDir: %q
+webhook: {secretEnv: FERRY_TEST_WEBHOOK_SECRET}
+coordination:
+  kubeconfig: %q
+  namespace: %s
+  ring: test
+  leaseDuration: %s
+  listen: 127.0.0.1:0
+  tokenEnv: FERRY_TEST_RING_TOKEN
+repositories:
+`, f.t.TempDir(), kubeconfig, f.ns, ringLease)
+	for _, r := range repos {
+		b.WriteString(f.repoYAML[r])
+	}
+	path := filepath.Join(f.t.TempDir(), "ferry.yaml")
+	require.NoError(f.t, os.WriteFile(path, []byte(b.String()), 0o600))
+	return path
+}
+
+func roundConfigMap(round int) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: round}\ndata: {round: %q}\n", fmt.Sprint(round))
+}
+
+// start starts replica id.
+func (f *fleet) start(id string) {
+	f.t.Helper()
+	f.ferries[id] = testenv.StartFerry(f.t, f.bin, f.configs[id], []string{
+		"FERRY_TEST_WEBHOOK_SECRET=" + hookSecret, "FERRY_TEST_RING_TOKEN=ring-CANARY-token", "POD_NAME=" + id,
+	}, 2*time.Minute)
+}
+
+// owners maps each repository to its owner among the members ids, as
+// every replica computes it.
+func (f *fleet) owners(ids ...string) map[string]string {
+	members := make([]ring.Member, len(ids))
+	for i, id := range ids {
+		members[i] = ring.Member{Identity: id}
+	}
+	out := map[string]string{}
+	for _, r := range f.repos {
+		m, _ := ring.OwnerAmong(members, r)
+		out[r] = m.Identity
+	}
+	return out
+}
+
+// round commits round.yaml anew in every repository, pushes it and sends
+// its webhook to the live replicas in turn (most to a replica that does not
+// own the repository); it returns each repository's commit.
+func (f *fleet) round(to ...string) map[string]string {
+	f.t.Helper()
+	f.rounds++
+	heads := map[string]string{}
+	for i, r := range f.repos {
+		wt := f.trees[r]
+		wt.Write(f.t, "environments/dev/round.yaml", roundConfigMap(f.rounds))
+		heads[r] = wt.Commit(f.t, fmt.Sprintf("round %d", f.rounds))
+		wt.Push(f.t)
+		if len(to) > 0 {
+			f.notify(to[i%len(to)], r, heads[r])
+		}
+	}
+	return heads
+}
+
+// notify sends replica id a signed push webhook for repository r at sha.
+func (f *fleet) notify(id, r, sha string) {
+	f.t.Helper()
+	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":%q,
+"repository":{"full_name":"acme/%s","clone_url":"https://github.com/acme/%s.git"},
+"head_commit":{"id":%q,"modified":["environments/dev/round.yaml"]}}`, sha, r, r, sha))
+	req, err := http.NewRequestWithContext(f.t.Context(), http.MethodPost, f.ferries[id].Public+"/webhooks/github", bytes.NewReader(body))
+	require.NoError(f.t, err)
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("%s-%s", r, sha))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", webhooks.Sign([]byte(hookSecret), body))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(f.t, err)
+	resp.Body.Close()
+	require.Equal(f.t, http.StatusAccepted, resp.StatusCode, "replica %s takes the webhook for %s", id, r)
+}
+
+// applied waits, at most within, until every repository's dev inventory
+// records an apply of its head, and returns those applies by repository.
+func (f *fleet) applied(heads map[string]string, within time.Duration) map[string]apply.ApplyRecord {
+	f.t.Helper()
+	out := map[string]apply.ApplyRecord{}
+	err := wait.PollUntilContextTimeout(f.t.Context(), 50*time.Millisecond, within, true, func(ctx context.Context) (bool, error) {
+		for r, head := range heads {
+			if _, ok := out[r]; ok {
+				continue
+			}
+			records, err := f.records.ApplyRecords(ctx, apply.Inventory{Repository: r, Environment: "dev"})
+			if err != nil {
+				return false, err
+			}
+			for _, rec := range records {
+				if rec.Revision == head {
+					out[r] = rec
+				}
+			}
+		}
+		return len(out) == len(heads), nil
+	})
+	if err != nil {
+		var missing []string
+		for r := range heads {
+			if _, ok := out[r]; !ok {
+				missing = append(missing, r)
+			}
+		}
+		slices.Sort(missing)
+		f.t.Fatalf("not applied within %s: %v", within, missing)
+	}
+	return out
+}
+
+// appliedBy maps each repository to the replica that applied it.
+func appliedBy(records map[string]apply.ApplyRecord) map[string]string {
+	out := map[string]string{}
+	for r, rec := range records {
+		out[r] = rec.By
+	}
+	return out
+}
+
+// assertNoOverlap checks every inventory's recorded applies: no two
+// replicas ever held one environment at once.
+func (f *fleet) assertNoOverlap() {
+	f.t.Helper()
+	for _, r := range f.repos {
+		records, err := f.records.ApplyRecords(f.t.Context(), apply.Inventory{Repository: r, Environment: "dev"})
+		require.NoError(f.t, err)
+		slices.SortFunc(records, func(a, b apply.ApplyRecord) int { return a.Start.Compare(b.Start) })
+		for i := 1; i < len(records); i++ {
+			prev, next := records[i-1], records[i]
+			assert.False(f.t, next.Start.Before(prev.End), "%s: the apply by %s from %s overlaps the one by %s until %s",
+				r, next.By, next.Start.Format(time.StampMicro), prev.By, prev.End.Format(time.StampMicro))
+		}
+	}
+}
+
+func count(owners map[string]string) map[string]int {
+	out := map[string]int{}
+	for _, o := range owners {
+		out[o]++
+	}
+	return out
+}
+
+func TestThreeReplicasShareThirtyRepositoriesAndHandThemOverSafely(t *testing.T) {
+	f := newFleet(t, 30)
+	a, b, c := f.ids[0], f.ids[1], f.ids[2]
+	for _, id := range f.ids {
+		f.start(id)
+	}
+	// Rendezvous hashing draws each name's owner at random: for 30 names,
+	// each of three replicas owns 10 ± 3 for about two name sets in three
+	// (binomially; ring's TestOwnershipSpreadsEvenly checks the spread on
+	// thousands). These names, with StatefulSet identities, split 7/12/11.
+	all := f.owners(a, b, c)
+	for id, n := range count(all) {
+		assert.InDelta(t, 10, n, 3, "replica %s owns %d of the 30 repositories", id, n)
+	}
+
+	t.Log("every push, its webhook sent to any replica, is applied by the repository's owner")
+	heads := f.round(a, b, c)
+	assert.Equal(t, all, appliedBy(f.applied(heads, time.Minute)))
+
+	t.Log("ferry status from any replica shows every environment with its owner")
+	for _, id := range f.ids {
+		var resp statusResponse
+		err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			body, err := f.ferries[id].Status(ctx)
+			if err != nil {
+				return false, err
+			}
+			resp = statusResponse{}
+			if err := json.Unmarshal(body, &resp); err != nil {
+				return false, err
+			}
+			return !slices.ContainsFunc(resp.Environments, func(s environmentStatus) bool { return s.Revision != heads[s.Repository] }), nil
+		})
+		require.NoError(t, err, "every environment at its head in %s's status: %+v", id, resp)
+		require.Len(t, resp.Environments, 30)
+		assert.Equal(t, []string{a, b, c}, resp.Members)
+		assert.Empty(t, resp.Unreachable)
+		for _, s := range resp.Environments {
+			assert.Equal(t, all[s.Repository], s.Owner, "%s's owner, as %s reports it", s.Repository, id)
+		}
+	}
+
+	t.Log("ferry sync beside the ring leaves the ring's repositories to their owners, unless --force")
+	var stdout, stderr bytes.Buffer
+	cli := f.config(sharedCluster(t).Kubeconfig, f.repos[0])
+	err := run(t.Context(), []string{"sync", "--config", cli}, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nothing to sync: the ring's 3 live members own every repository; --force syncs them anyway")
+	assert.Contains(t, stderr.String(), "repository repo-0: skipped, ferry serve's replica "+all["repo-0"]+" owns it (--force syncs it anyway)")
+	stdout.Reset()
+	require.NoError(t, run(t.Context(), []string{"sync", "--config", cli, "--force"}, &stdout, io.Discard))
+	assert.Contains(t, stdout.String(), "repo-0")
+
+	t.Log("3 → 2 → 3 moves only the repositories of the replica that left, and back")
+	require.NoError(t, f.ferries[c].Stop())
+	two := f.owners(a, b)
+	for r, o := range all {
+		if o != c {
+			assert.Equal(t, o, two[r], "%s stays with %s", r, o)
+		}
+	}
+	heads = f.round(a, b)
+	assert.Equal(t, two, appliedBy(f.applied(heads, time.Minute)))
+	f.start(c)
+	heads = f.round(a, b, c)
+	assert.Equal(t, all, appliedBy(f.applied(heads, time.Minute)))
+
+	t.Log("a replica killed: the others reconcile its repositories within two lease durations")
+	heads = f.round() // no webhooks: only the new owners, fetching what they win, see these
+	f.ferries[c].Kill()
+	killed := time.Now()
+	var unreachableSeen bool
+	for time.Since(killed) < ringLease && !unreachableSeen {
+		var resp statusResponse
+		body, err := f.ferries[a].Status(t.Context())
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(body, &resp))
+		for _, u := range resp.Unreachable {
+			unreachableSeen = unreachableSeen || u.Member == c
+		}
+		for _, s := range resp.Environments {
+			if s.Owner == c {
+				assert.True(t, s.OwnerUnreachable, "%s: its owner did not answer", s.Repository)
+			}
+		}
+	}
+	assert.True(t, unreachableSeen, "until its Lease expires, status says the killed replica did not answer")
+	took := f.applied(onlyOf(heads, all, c), 2*ringLease)
+	for r, rec := range took {
+		assert.Equal(t, two[r], rec.By, "%s is applied by its new owner", r)
+		assert.Less(t, rec.End.Sub(killed), 2*ringLease, "%s reconciled within two lease durations of the kill", r)
+	}
+
+	t.Log("a replica cut off from the home cluster stops mutating before its Lease expires")
+	gate := faulttest.NewGate(0, func(*http.Request) bool { return true })
+	f.proxies[b].SetGate(gate)
+	t.Cleanup(gate.Open)
+	require.True(t, gate.WaitHolding(t.Context(), 1), "b's next renewal is held")
+	lease, err := sharedCluster(t).Client.CoordinationV1().Leases(f.ns).Get(t.Context(), ring.LeasePrefix+b, metav1.GetOptions{})
+	require.NoError(t, err)
+	expires := lease.Spec.RenewTime.Add(ringLease)
+	// b is fenced RenewEvery (a third of the lease) before its Lease
+	// expires: from then on, nothing b is told may reach the cluster.
+	time.Sleep(time.Until(expires.Add(-ringLease / 3)))
+	alone := f.owners(a)
+	heads = f.round(b) // every webhook to the replica cut off
+	took = f.applied(heads, 4*ringLease)
+	for r, rec := range took {
+		assert.Equal(t, alone[r], rec.By, "%s is applied by a", r)
+		if two[r] == b {
+			assert.True(t, rec.Start.After(expires), "%s: b's repositories are applied only after b's Lease expired", r)
+		}
+	}
+	for _, r := range f.repos {
+		records, err := f.records.ApplyRecords(t.Context(), apply.Inventory{Repository: r, Environment: "dev"})
+		require.NoError(t, err)
+		for _, rec := range records {
+			if rec.By == b {
+				assert.True(t, rec.End.Before(expires), "%s: b's last apply ended before its Lease expired", r)
+			}
+		}
+	}
+	f.assertNoOverlap()
+	for id, fe := range f.ferries {
+		assert.NotContains(t, fe.Logs(), "ring-CANARY-token", "replica %s's log", id)
+	}
+}
+
+// onlyOf keeps the heads of the repositories owners gives to id.
+func onlyOf(heads, owners map[string]string, id string) map[string]string {
+	out := map[string]string{}
+	for r, h := range heads {
+		if owners[r] == id {
+			out[r] = h
+		}
+	}
+	return out
+}

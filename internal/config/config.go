@@ -38,11 +38,11 @@ type Config struct {
 	// Namespace is the namespace ferry runs in (default ferry-system). No
 	// environment may write there, nor in ferry-system, where ferry keeps
 	// its inventories in every cluster.
-	Namespace    string       `json:"namespace,omitempty"`
-	Webhook      Webhook      `json:"webhook,omitempty"`
+	Namespace string  `json:"namespace,omitempty"`
+	Webhook   Webhook `json:"webhook,omitempty"`
 	// Coordination, when set, shares the repositories among replicas.
 	Coordination *Coordination `json:"coordination,omitempty"`
-	Repositories []Repository `json:"repositories"`
+	Repositories []Repository  `json:"repositories"`
 }
 
 // Webhook configures the GitHub receiver. The secret is read from SecretEnv

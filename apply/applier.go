@@ -54,9 +54,10 @@ type Options struct {
 // use by different inventories; the engine runs one apply at a time per
 // inventory.
 type Applier struct {
-	// core and metadata are ferry's own identity (Options.Config).
-	core     kubernetes.Interface
-	metadata metadata.Interface
+	// core, metadata and ownDynamic are ferry's own identity (Options.Config).
+	core       kubernetes.Interface
+	metadata   metadata.Interface
+	ownDynamic dynamic.Interface
 	// dynamic and workloads are the environment's: impersonating
 	// Options.ServiceAccount when set, else ferry's own.
 	dynamic     dynamic.Interface
@@ -118,6 +119,10 @@ func New(opts Options) (*Applier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
+	ownDyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
@@ -134,6 +139,7 @@ func New(opts Options) (*Applier, error) {
 		holderAlive: holderAlive,
 		core:        core,
 		metadata:    md,
+		ownDynamic:  ownDyn,
 		dynamic:     dyn,
 		workloads:   workloads,
 		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),

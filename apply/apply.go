@@ -136,7 +136,28 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	if err := a.saveInventory(ctx, inv, st, next, req.Revision); err != nil {
 		errs = append(errs, err)
 	}
-	return cs, errors.Join(append([]error{guardErr, establishErr}, errs...)...)
+	joined := errors.Join(append([]error{guardErr, establishErr}, errs...)...)
+	if joined == nil {
+		cs.Health = listedHealth(cs, items, live)
+	}
+	return cs, joined
+}
+
+// listedHealth is the items' readiness as observed before the apply, when
+// the apply changed none of them and pruned nothing; nil otherwise.
+func listedHealth(cs *ChangeSet, items []item, live map[string]liveObject) *HealthReport {
+	if len(cs.Changes) != len(items) {
+		return nil // something was pruned, or skipped
+	}
+	report := &HealthReport{Objects: make([]Health, len(items))}
+	for i, it := range items {
+		l, ok := live[it.ref.key()]
+		if cs.Changes[i].Action != Unchanged || !ok {
+			return nil
+		}
+		report.Objects[i] = l.health
+	}
+	return report
 }
 
 // defaultHold bounds a hold taken under a context without a deadline.

@@ -36,6 +36,12 @@ func (c Change) String() string {
 // their apply order, then what was pruned.
 type ChangeSet struct {
 	Changes []Change
+	// Health is every rendered object's readiness as the apply's LIST found
+	// it, set only when the apply changed nothing (every object Unchanged,
+	// nothing pruned or skipped): it is then their readiness now, and a
+	// caller whose report is all Current need not Wait (an idle drift check
+	// costs its LISTs and nothing more).
+	Health *HealthReport
 }
 
 // Count returns how many objects got action a.

@@ -50,6 +50,12 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("inventory %s: held by %s for an apply until %s; retrying after it", e.Inventory, e.By, e.Until.UTC().Format(time.RFC3339))
 }
 
+// recordsJSON is the records as writeInventory stores them.
+func (st *inventoryState) recordsJSON() string {
+	b, _ := json.Marshal(st.records)
+	return string(b)
+}
+
 // heldBy says who holds the inventory as last read, and until when.
 func (st *inventoryState) heldBy() (string, time.Time) {
 	until, _ := time.Parse(time.RFC3339Nano, st.heldUntil)

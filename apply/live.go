@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -21,6 +22,10 @@ type liveObject struct {
 	annotations map[string]string
 	deleting    bool
 	others      bool // other managers own fields too
+	// health is the object's readiness as listed: computed from the whole
+	// object for kinds with a status, Current (unless deleting) for the
+	// kinds that have none (statusless).
+	health Health
 }
 
 // unserved is a kind of the inventory's no-longer-rendered objects that
@@ -35,9 +40,12 @@ type unserved struct {
 }
 
 // observe lists the live objects carrying the inventory's labels, with one
-// metadata-only LIST per kind (all namespaces, the kind's preferred version,
-// ferry's own identity even when the Applier impersonates: an environment's
-// account may see only its namespaces), and indexes them by Ref.key(). A kind that only desired objects are of and
+// LIST per kind (in the namespace all the inventory's objects of the kind
+// share, else in all; the kind's preferred version; ferry's own identity
+// even when the Applier impersonates: an environment's account may see only
+// its namespaces), and indexes them by Ref.key(). Kinds without a status are
+// listed as metadata only; the others whole, so that their health is known
+// from the same LIST and an apply that changes nothing needs no Wait. A kind that only desired objects are of and
 // that the cluster does not serve (yet: its CRD may be in this set) has no
 // objects and costs nothing. A kind of objects the inventory no longer
 // renders must be listed, or else its objects would look gone and leave the
@@ -46,21 +54,36 @@ type unserved struct {
 // transient error and nothing is dropped. Unserved kinds that a removed CRD
 // explains are returned apart.
 func (a *Applier) observe(ctx context.Context, inv Inventory, desired []Ref, gone []entry, owned map[string]entry) (map[string]liveObject, map[schema.GroupKind]unserved, error) {
-	kinds := map[schema.GroupKind]bool{} // kind -> has no-longer-rendered objects
+	kinds := map[schema.GroupKind]bool{}                 // kind -> has no-longer-rendered objects
+	namespaces := map[schema.GroupKind]map[string]bool{} // kind -> the namespaces of its objects
+	note := func(ref Ref) schema.GroupKind {
+		gk := schema.GroupKind{Group: ref.Group, Kind: ref.Kind}
+		if namespaces[gk] == nil {
+			namespaces[gk] = map[string]bool{}
+		}
+		namespaces[gk][ref.Namespace] = true
+		return gk
+	}
 	for _, ref := range desired {
-		if gk := (schema.GroupKind{Group: ref.Group, Kind: ref.Kind}); !kinds[gk] {
+		if gk := note(ref); !kinds[gk] {
 			kinds[gk] = false
 		}
 	}
 	goneKeys := make(map[string]bool, len(gone))
 	for _, e := range gone {
-		kinds[schema.GroupKind{Group: e.Group, Kind: e.Kind}] = true
+		kinds[note(e.Ref)] = true
 		goneKeys[e.key()] = true
 	}
 	live := map[string]liveObject{}
 	var notServed map[schema.GroupKind]unserved
 	for gk, hasGone := range kinds {
-		list, err := a.listKind(ctx, inv, gk)
+		namespace := ""
+		if len(namespaces[gk]) == 1 {
+			for ns := range namespaces[gk] {
+				namespace = ns
+			}
+		}
+		list, err := a.listKind(ctx, inv, gk, namespace)
 		if err != nil && meta.IsNoMatchError(err) && !hasGone {
 			continue // nothing of the inventory to lose; applying its objects reports it
 		}
@@ -82,28 +105,56 @@ func (a *Applier) observe(ctx context.Context, inv Inventory, desired []Ref, gon
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, item := range list.Items {
-			ref := Ref{Group: gk.Group, Kind: gk.Kind, Namespace: item.Namespace, Name: item.Name}
-			fields, others := ferryFields(item.ManagedFields)
-			live[ref.key()] = liveObject{
-				uid:         string(item.UID),
+		for _, o := range list {
+			ref := Ref{Group: gk.Group, Kind: gk.Kind, Namespace: o.meta.Namespace, Name: o.meta.Name}
+			fields, others := ferryFields(o.meta.ManagedFields)
+			l := liveObject{
+				uid:         string(o.meta.UID),
 				fields:      fields,
-				labels:      item.Labels,
-				annotations: item.Annotations,
-				deleting:    item.DeletionTimestamp != nil,
+				labels:      o.meta.Labels,
+				annotations: o.meta.Annotations,
+				deleting:    o.meta.DeletionTimestamp != nil,
 				others:      others,
+				health:      Health{Ref: ref, Status: Current},
 			}
+			switch {
+			case l.deleting:
+				l.health.Status, l.health.Message = InProgress, "being deleted"
+			case o.whole != nil:
+				l.health.Status, l.health.Message = health(o.whole)
+			}
+			live[ref.key()] = l
 		}
 	}
 	return live, notServed, nil
 }
 
-// listKind lists the inventory's objects of a kind. A LIST answered 404
-// means the resource is no longer served (its CRD was deleted since discovery
-// was cached): discovery is refreshed and the kind resolved again, which then
-// gives a NoMatch, returned as it is. Other errors lead with the inventory
-// and carry their class (a discovery error is transient).
-func (a *Applier) listKind(ctx context.Context, inv Inventory, gk schema.GroupKind) (*metav1.PartialObjectMetadataList, error) {
+// statusless are the kinds whose objects have no status to wait for: one
+// that exists and is not being deleted is Current (as kstatus says), so a
+// metadata LIST tells all. Every other kind is listed whole.
+var statusless = map[schema.GroupKind]bool{
+	{Kind: "ConfigMap"}: true, {Kind: "Secret"}: true, {Kind: "ServiceAccount"}: true, {Kind: "Namespace"}: true,
+	{Kind: "LimitRange"}: true, {Kind: "ResourceQuota"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}: true, {Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}: true, {Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: true,
+	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}: true, {Group: "scheduling.k8s.io", Kind: "PriorityClass"}: true,
+}
+
+// listed is one object a LIST returned: its metadata, and the whole object
+// for a kind with a status.
+type listed struct {
+	meta  metav1.ObjectMeta
+	whole *unstructured.Unstructured
+}
+
+// listKind lists the inventory's objects of a kind, in namespace ("" for
+// all, or a cluster-scoped kind): metadata only for a statusless kind, whole
+// objects for the others. A LIST answered 404 means the resource is no longer
+// served (its CRD was deleted since discovery was cached): discovery is
+// refreshed and the kind resolved again, which then gives a NoMatch, returned
+// as it is. Other errors lead with the inventory and carry their class (a
+// discovery error is transient).
+func (a *Applier) listKind(ctx context.Context, inv Inventory, gk schema.GroupKind, namespace string) ([]listed, error) {
 	for attempt := 0; ; attempt++ {
 		m, err := a.mapping(gk.WithVersion(""))
 		if meta.IsNoMatchError(err) {
@@ -112,7 +163,29 @@ func (a *Applier) listKind(ctx context.Context, inv Inventory, gk schema.GroupKi
 		if err != nil {
 			return nil, fmt.Errorf("inventory %s: %w", inv, err) // a discovery error, marked transient by mapping
 		}
-		list, err := a.metadata.Resource(m.Resource).List(ctx, metav1.ListOptions{LabelSelector: inv.selector()})
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
+			namespace = ""
+		}
+		opts := metav1.ListOptions{LabelSelector: inv.selector()}
+		var out []listed
+		if statusless[gk] {
+			var list *metav1.PartialObjectMetadataList
+			if list, err = a.metadata.Resource(m.Resource).Namespace(namespace).List(ctx, opts); err == nil {
+				out = make([]listed, len(list.Items))
+				for i := range list.Items {
+					out[i].meta = list.Items[i].ObjectMeta
+				}
+			}
+		} else {
+			var list *unstructured.UnstructuredList
+			if list, err = a.ownDynamic.Resource(m.Resource).Namespace(namespace).List(ctx, opts); err == nil {
+				out = make([]listed, len(list.Items))
+				for i := range list.Items {
+					u := &list.Items[i]
+					out[i] = listed{meta: objectMeta(u), whole: u}
+				}
+			}
+		}
 		if apierrors.IsNotFound(err) && attempt == 0 {
 			a.mapper.Reset()
 			continue
@@ -125,7 +198,16 @@ func (a *Applier) listKind(ctx context.Context, inv Inventory, gk schema.GroupKi
 		if err != nil {
 			return nil, fmt.Errorf("inventory %s: list %s: %w", inv, m.Resource.Resource, mark(err))
 		}
-		return list, nil
+		return out, nil
+	}
+}
+
+// objectMeta is the metadata observe reads, from a whole object.
+func objectMeta(u *unstructured.Unstructured) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Namespace: u.GetNamespace(), Name: u.GetName(), UID: u.GetUID(),
+		Labels: u.GetLabels(), Annotations: u.GetAnnotations(),
+		DeletionTimestamp: u.GetDeletionTimestamp(), ManagedFields: u.GetManagedFields(),
 	}
 }
 

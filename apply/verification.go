@@ -57,13 +57,26 @@ func (a *Applier) SaveVerification(ctx context.Context, inv Inventory, v Verific
 	cm := corev1ac.ConfigMap(inv.configMapName(), inventoryNS).
 		WithLabels(map[string]string{LabelManagedBy: ManagedByFerry}).
 		WithData(map[string]string{"verification": string(data)})
-	_, err = a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: verificationManager, Force: true})
-	// The write moved the ConfigMap's resourceVersion: the cached inventory
-	// is dropped, or its next write would conflict with ferry itself (one
-	// GET reads it again).
+	written, err := a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: verificationManager, Force: true})
+	// The write moved the ConfigMap's resourceVersion. The cached inventory
+	// follows it when the ConfigMap it returned still holds what the cache
+	// does (nobody else wrote meanwhile); else it is dropped, and the next
+	// apply reads it again, so its conditional writes never conflict with
+	// ferry itself nor pass over someone else's.
 	a.mu.Lock()
-	delete(a.inventories, inv.String())
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	cur := a.inventories[inv.String()]
+	switch {
+	case err != nil || cur == nil:
+		delete(a.inventories, inv.String())
+	case cur.resourceVersion != "" && written.Data["objects"] == string(cur.written) && written.Data["applies"] == cur.recordsJSON() &&
+		written.Annotations[AnnotationRev] == cur.revision && written.Annotations[annotationHeldBy] == cur.holder:
+		next := *cur
+		next.resourceVersion = written.ResourceVersion
+		a.inventories[inv.String()] = &next
+	default:
+		delete(a.inventories, inv.String())
+	}
 	if err != nil {
 		return fmt.Errorf("inventory %s: write verification to ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), err)
 	}

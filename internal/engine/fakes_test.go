@@ -133,6 +133,9 @@ type fakeCluster struct {
 	unhealthy    bool
 	failTests    string // the name of a test that fails
 	testsErr     []error
+	// listed, when set, is the health Apply reports it listed (as an apply
+	// that changed nothing does).
+	listed *apply.HealthReport
 }
 
 func (c *fakeCluster) Revision(context.Context, apply.Inventory) (string, error) {
@@ -146,7 +149,7 @@ func (c *fakeCluster) Apply(_ context.Context, req apply.Request) (*apply.Change
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.revision = req.Revision
-	return &apply.ChangeSet{}, nil
+	return &apply.ChangeSet{Health: c.listed}, nil
 }
 
 func (c *fakeCluster) Wait(ctx context.Context, _ apply.Inventory, _ []*unstructured.Unstructured, _ apply.WaitOptions) (*apply.HealthReport, error) {

@@ -26,19 +26,27 @@ type pipeline struct {
 	revision string // the commit this generation applied
 	res      *render.Result
 	summary  string
-	health   *apply.HealthReport
+	// listed is the objects' readiness as the apply listed it when it
+	// changed nothing; all Current, it stands for the health wait.
+	listed *apply.HealthReport
+	health *apply.HealthReport
 }
 
 func (p *pipeline) run(ctx context.Context) error {
 	es := p.es
-	p.e.setPhase(es, p.gen, Waiting)
-	report, err := es.spec.Applier.Wait(ctx, es.inventory(), p.res.Objects, apply.WaitOptions{
-		Timeout:       p.e.opts.HealthTimeout,
-		ProgressEvery: p.e.opts.ProgressEvery,
-		Progress: func(r *apply.HealthReport) {
-			es.update(p.gen, func() { es.status.Waiting = p.e.scrub(notCurrent(r)) })
-		},
-	})
+	report, err := p.listed, error(nil)
+	if report == nil || !report.Healthy() {
+		// Something was written, or is not ready yet: watch until it is.
+		// An idle drift check skips this: its LIST said every object is.
+		p.e.setPhase(es, p.gen, Waiting)
+		report, err = es.spec.Applier.Wait(ctx, es.inventory(), p.res.Objects, apply.WaitOptions{
+			Timeout:       p.e.opts.HealthTimeout,
+			ProgressEvery: p.e.opts.ProgressEvery,
+			Progress: func(r *apply.HealthReport) {
+				es.update(p.gen, func() { es.status.Waiting = p.e.scrub(notCurrent(r)) })
+			},
+		})
+	}
 	if ctx.Err() != nil {
 		return nil // superseded, or shutting down: a newer generation records
 	}

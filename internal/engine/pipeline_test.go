@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ferry-gitops/ferry/apply"
 	"github.com/ferry-gitops/ferry/promote"
 )
 
@@ -110,6 +111,29 @@ func TestTheStepsAfterHealthRunOncePerRevision(t *testing.T) {
 	assert.Equal(t, 1, w.dev.count("RunTests"), "no test runs twice for one revision")
 	assert.Equal(t, 1, w.gh.count("EnsurePullRequest"), "no second promotion")
 	assert.Equal(t, 1, w.git.count("Push"))
+}
+
+func TestADriftCheckWhoseListFoundEveryObjectReadyDoesNotWait(t *testing.T) {
+	w := newWorld(t)
+	w.eventually("dev", idleAtRev(first), "dev reconciled")
+	require.Equal(t, 1, w.dev.count("Wait"))
+
+	w.dev.mu.Lock()
+	w.dev.listed = &apply.HealthReport{Objects: []apply.Health{{Status: apply.Current}}}
+	w.dev.mu.Unlock()
+	w.eng.Resync()
+	w.eventually("dev", func(Status) bool { return w.dev.count("Apply") == 2 }, "applied again")
+	s := w.eventually("dev", idleAtRev(first), "idle again")
+	assert.Equal(t, HealthHealthy, s.Health)
+	assert.Equal(t, 1, w.dev.count("Wait"), "the apply's LIST said every object is ready: no watch")
+
+	w.dev.mu.Lock()
+	w.dev.listed = &apply.HealthReport{Objects: []apply.Health{{Status: apply.InProgress}}}
+	w.dev.mu.Unlock()
+	w.eng.Resync()
+	w.eventually("dev", func(Status) bool { return w.dev.count("Apply") == 3 }, "applied again")
+	w.eventually("dev", idleAtRev(first), "idle again")
+	assert.Equal(t, 2, w.dev.count("Wait"), "an object not ready is waited for")
 }
 
 func TestATransientPromotionFailureIsRetriedWithoutApplyingAgain(t *testing.T) {

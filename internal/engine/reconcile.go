@@ -143,7 +143,8 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 	}
 	es.mu.Unlock()
 	applyCtx, cancel := context.WithTimeout(ctx, e.opts.ApplyTimeout)
-	res, summary, step, err := e.renderAndApply(applyCtx, es, gen, head)
+	done, step, err := e.renderAndApply(applyCtx, es, gen, head)
+	res, summary := done.res, done.summary
 	cancel()
 	if err != nil {
 		return e.finish(es, gen, outcome{started: start, summary: summary, step: step, err: err})
@@ -152,7 +153,7 @@ func (e *Engine) reconcile(ctx context.Context, es *envState, force bool) error 
 		es.applied, es.status.Revision, es.status.Summary = head, head, summary
 		es.status.Models = modelVersions(res)
 	})
-	p := &pipeline{e: e, es: es, gen: gen, started: start, revision: head, res: res, summary: summary}
+	p := &pipeline{e: e, es: es, gen: gen, started: start, revision: head, res: res, summary: summary, listed: done.health}
 	if force {
 		return p.run(ctx)
 	}
@@ -249,13 +250,22 @@ func (e *Engine) supersede(es *envState, revision string) uint64 {
 	return es.gen
 }
 
+// applied is what renderAndApply did.
+type applied struct {
+	res     *render.Result
+	summary string
+	// health is the objects' readiness when the apply changed nothing and
+	// knew it from its LIST (apply.ChangeSet.Health); nil otherwise.
+	health *apply.HealthReport
+}
+
 // renderAndApply renders the commit and applies it, and says which step
 // failed when one did.
-func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, head string) (*render.Result, string, Step, error) {
+func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, head string) (applied, Step, error) {
 	repo, env := es.repo.spec.Name, es.spec.Name
 	tree, err := es.repo.spec.Source.Checkout(ctx, head)
 	if err != nil {
-		return nil, "", StepFetch, err
+		return applied{}, StepFetch, err
 	}
 	defer tree.Release()
 
@@ -263,7 +273,7 @@ func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, h
 	res, err := e.opts.Renderer.Render(ctx, render.Request{Root: tree.Dir, Path: es.spec.Path, Key: repo + "/" + env})
 	e.metrics.renders.WithLabelValues(repo, env).Inc()
 	if err != nil {
-		return nil, "", StepRender, err
+		return applied{}, StepRender, err
 	}
 	es.update(gen, func() {
 		es.inputs = make(map[string]bool, len(res.Inputs))
@@ -274,20 +284,21 @@ func (e *Engine) renderAndApply(ctx context.Context, es *envState, gen uint64, h
 
 	e.setPhase(es, gen, Applying)
 	cs, err := es.spec.Applier.Apply(ctx, apply.Request{Inventory: es.inventory(), Revision: head, Objects: res.Objects, AllowMassDelete: e.opts.AllowMassDelete, Policy: es.spec.Policy})
-	summary := ""
+	var out applied
 	if cs != nil {
-		summary = cs.Summary()
+		out.summary, out.health = cs.Summary(), cs.Health
 		for _, c := range cs.Changes {
 			e.metrics.objectsApplied.WithLabelValues(string(c.Action)).Inc()
 		}
 		if cs.Changed() {
-			e.log.Info("applied", "repo", repo, "env", env, "revision", head, "changes", summary)
+			e.log.Info("applied", "repo", repo, "env", env, "revision", head, "changes", out.summary)
 		}
 	}
 	if err != nil {
-		return nil, summary, StepApply, err
+		return applied{summary: out.summary}, StepApply, err
 	}
-	return res, summary, "", nil
+	out.res = res
+	return out, "", nil
 }
 
 func (e *Engine) setPhase(es *envState, gen uint64, p Phase) {

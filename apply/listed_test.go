@@ -1,0 +1,88 @@
+package apply
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestAnApplyThatChangesNothingKnowsTheHealthFromItsListAndListsInTheObjectsNamespace(t *testing.T) {
+	ns := cluster.Namespace(t)
+	a, reqs := newApplier(t, cluster)
+	req := Request{Inventory: inventoryFor(ns), Revision: "r1", Objects: objects(t, ns, model)}
+	cs, err := a.Apply(t.Context(), req)
+	require.NoError(t, err)
+	assert.Nil(t, cs.Health, "an apply that created objects does not know their health")
+	_, err = a.Wait(t.Context(), req.Inventory, req.Objects, WaitOptions{Timeout: time.Minute})
+	require.NoError(t, err, "kwok makes the Deployment Available")
+
+	reqs.reset()
+	cs, err = a.Apply(t.Context(), req)
+	require.NoError(t, err)
+	require.NotNil(t, cs.Health, "nothing changed: the LIST told each object's health")
+	assert.True(t, cs.Health.Healthy(), "%v", cs.Health.Objects)
+	assert.Len(t, cs.Health.Objects, 3)
+	assert.Equal(t, 3, reqs.total(), "one LIST per kind, nothing else: %v", reqs.paths)
+	for _, p := range reqs.paths {
+		assert.Contains(t, p, "/namespaces/"+ns+"/", "the objects share a namespace: it is listed alone, not every namespace")
+	}
+}
+
+func TestAnApplyThatChangesNothingReportsAnObjectThatIsNotReadyAsItIs(t *testing.T) {
+	ns := cluster.Namespace(t)
+	a, _ := newApplier(t, cluster)
+	// No node matches: its pod stays Pending and the Deployment never
+	// becomes Available.
+	stuck := strings.Replace(model, "    spec:\n      containers:", "    spec:\n      nodeSelector: {ferry.dev/test: nowhere}\n      containers:", 1)
+	require.NotEqual(t, model, stuck)
+	req := Request{Inventory: inventoryFor(ns), Revision: "r1", Objects: objects(t, ns, stuck)}
+	_, err := a.Apply(t.Context(), req)
+	require.NoError(t, err)
+
+	cs, err := a.Apply(t.Context(), req)
+	require.NoError(t, err)
+	require.NotNil(t, cs.Health)
+	assert.False(t, cs.Health.Healthy(), "the caller must Wait: %v", cs.Health.Objects)
+	for _, h := range cs.Health.Objects {
+		if h.Ref.Kind == "Deployment" {
+			assert.Equal(t, InProgress, h.Status, h.Message)
+		} else {
+			assert.Equal(t, Current, h.Status, "%s", h.Ref)
+		}
+	}
+}
+
+func TestAVerificationSavedKeepsTheInventoryCachedSoTheNextApplyReadsNothingMore(t *testing.T) {
+	ns := cluster.Namespace(t)
+	a, reqs := newApplier(t, cluster)
+	req := Request{Inventory: inventoryFor(ns), Revision: "r1", Objects: objects(t, ns, model)}
+	_, err := a.Apply(t.Context(), req)
+	require.NoError(t, err)
+	require.NoError(t, a.SaveVerification(t.Context(), req.Inventory, Verification{Revision: "r1", Passed: true}))
+
+	reqs.reset()
+	_, err = a.Apply(t.Context(), req)
+	require.NoError(t, err)
+	for _, p := range reqs.paths {
+		assert.False(t, strings.Contains(p, "/configmaps/"+req.Inventory.configMapName()), "the inventory is not read again: %v", reqs.paths)
+	}
+
+	// Someone else writes the inventory after ferry read it: the verification
+	// save cannot vouch for the cache, and the next apply reads it again.
+	_, err = cluster.Client.CoreV1().ConfigMaps(inventoryNS).Patch(t.Context(), req.Inventory.configMapName(), "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"someone":"else"}},"data":{"objects":"[]"}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	require.NoError(t, a.SaveVerification(t.Context(), req.Inventory, Verification{Revision: "r1", Passed: true}))
+	reqs.reset()
+	_, err = a.Apply(t.Context(), req)
+	require.NoError(t, err)
+	read := false
+	for _, p := range reqs.paths {
+		read = read || strings.HasPrefix(p, "GET ") && strings.Contains(p, "/configmaps/"+req.Inventory.configMapName())
+	}
+	assert.True(t, read, "the inventory changed under the cache: read again: %v", reqs.paths)
+}

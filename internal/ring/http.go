@@ -3,8 +3,6 @@ package ring
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,18 +69,12 @@ func (n Notification) valid() string {
 //   - GET StatusPath answers 200 with the JSON bytes status returns, or 500
 //     with its error.
 //
-// Every request must carry "Authorization: Bearer <token>", compared in
-// constant time, before anything else is looked at; otherwise 401. An empty
-// token refuses every request. Other paths are 404, other methods 405; a nil
-// func makes its endpoint answer 501.
+// Every request must be signed with the token (sign.go) within MaxSkew of
+// this member's clock; the signature is checked, in constant time, on the
+// body read up to MaxNotifyBytes, before anything else is looked at or
+// parsed; otherwise 401. An empty token refuses every request. Other paths
+// are 404, other methods 405; a nil func makes its endpoint answer 501.
 func Handler(token string, notify func(Notification) bool, status func() ([]byte, error)) http.Handler {
-	want := sha256.Sum256([]byte("Bearer " + token))
-	authorized := func(r *http.Request) bool {
-		// Hashing both sides first keeps the comparison constant-time even in
-		// the length of the token.
-		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
-		return token != "" && subtle.ConstantTimeCompare(got[:], want[:]) == 1
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var method string
 		switch r.URL.Path {
@@ -94,8 +86,14 @@ func Handler(token string, notify func(Notification) bool, status func() ([]byte
 			http.NotFound(w, r)
 			return
 		}
-		if !authorized(r) {
-			// Whatever body a stranger sent is not worth draining.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxNotifyBytes))
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err != nil || !verify(r, token, body, time.Now()) {
+			// Whatever else a stranger sent is not worth draining.
 			w.Header().Set("Connection", "close")
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -110,23 +108,14 @@ func Handler(token string, notify func(Notification) bool, status func() ([]byte
 		case method == http.MethodGet && status != nil:
 			serveStatus(w, status)
 		case method == http.MethodPost && notify != nil:
-			serveNotify(w, r, notify)
+			serveNotify(w, body, notify)
 		default:
 			http.Error(w, "not served by this member", http.StatusNotImplemented)
 		}
 	})
 }
 
-func serveNotify(w http.ResponseWriter, r *http.Request, notify func(Notification) bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxNotifyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "read body", http.StatusBadRequest)
-		return
-	}
+func serveNotify(w http.ResponseWriter, body []byte, notify func(Notification) bool) {
 	var n Notification
 	if err := json.Unmarshal(body, &n); err != nil {
 		http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
@@ -222,7 +211,7 @@ func call(ctx context.Context, client *http.Client, m Member, token, method, pat
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	sign(req, token, body, time.Now())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -63,36 +64,44 @@ func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
 	}{
 		{name: "a notification without a token is refused", method: "POST", path: NotifyPath,
 			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
-		{name: "a notification with a wrong token is refused", method: "POST", path: NotifyPath, auth: "Bearer wrong",
+		{name: "a notification signed with a wrong token is refused", method: "POST", path: NotifyPath, auth: "wrong",
 			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
-		{name: "a token sent without the Bearer scheme is refused", method: "POST", path: NotifyPath, auth: testToken,
+		{name: "the token itself, sent as a bearer token, is refused", method: "POST", path: NotifyPath, auth: "bearer",
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a signature older than MaxSkew is refused", method: "POST", path: NotifyPath, auth: "stale",
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a signature from further in the future than MaxSkew is refused", method: "POST", path: NotifyPath, auth: "future",
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a signature of another body is refused", method: "POST", path: NotifyPath, auth: "tampered",
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a signature made for the status endpoint does not open the notify endpoint", method: "POST", path: NotifyPath, auth: "other path",
 			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
 		{name: "a status request without a token is refused", method: "GET", path: StatusPath, wantStatus: 401},
-		{name: "a handler without a token refuses everyone", token: "-", method: "GET", path: StatusPath, auth: "Bearer ", wantStatus: 401},
-		{name: "a notification calls notify and is accepted", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a handler without a token refuses everyone", token: "-", method: "GET", path: StatusPath, auth: "empty", wantStatus: 401},
+		{name: "a notification calls notify and is accepted", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"models","kind":"push"}`, wantStatus: 202, wantNotes: []string{"models push"}},
-		{name: "a checks notification with fields it does not know is accepted", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a checks notification with fields it does not know is accepted", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"models","kind":"checks","sha":"abc"}`, wantStatus: 202, wantNotes: []string{"models checks"}},
-		{name: "a notification the queue cannot take is answered 503", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a notification the queue cannot take is answered 503", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"models","kind":"push"}`, full: true, wantStatus: 503},
-		{name: "a pull request notification carries its payload to notify", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a pull request notification carries its payload to notify", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"models","kind":"pull_request","payload":{"number":7}}`, wantStatus: 202, wantNotes: []string{`models pull_request {"number":7}`}},
-		{name: "a pull request notification without its payload is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a pull request notification without its payload is a bad request", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"models","kind":"pull_request"}`, wantStatus: 400},
-		{name: "a notification of an unknown kind is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a notification of an unknown kind is a bad request", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"models","kind":"release"}`, wantStatus: 400},
-		{name: "a notification without a repository is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a notification without a repository is a bad request", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"kind":"push"}`, wantStatus: 400},
-		{name: "a notification that is not JSON is a bad request", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a notification that is not JSON is a bad request", method: "POST", path: NotifyPath, auth: "signed",
 			body: `repository=models`, wantStatus: 400},
-		{name: "a notification over the body cap is refused", method: "POST", path: NotifyPath, auth: "Bearer " + testToken,
+		{name: "a notification over the body cap is refused", method: "POST", path: NotifyPath, auth: "signed",
 			body: `{"repository":"` + strings.Repeat("m", MaxNotifyBytes) + `","kind":"push"}`, wantStatus: 413},
-		{name: "status returns the bytes of the status func", method: "GET", path: StatusPath, auth: "Bearer " + testToken,
+		{name: "status returns the bytes of the status func", method: "GET", path: StatusPath, auth: "signed",
 			wantStatus: 200, wantBody: `{"environments":[]}`},
-		{name: "a member without a status func answers 501", method: "GET", path: StatusPath, auth: "Bearer " + testToken,
+		{name: "a member without a status func answers 501", method: "GET", path: StatusPath, auth: "signed",
 			noStatus: true, wantStatus: 501},
-		{name: "a notification by GET is not allowed", method: "GET", path: NotifyPath, auth: "Bearer " + testToken, wantStatus: 405},
-		{name: "another path is not found", method: "GET", path: "/ring/v1/other", auth: "Bearer " + testToken, wantStatus: 404},
+		{name: "a notification by GET is not allowed", method: "GET", path: NotifyPath, auth: "signed", wantStatus: 405},
+		{name: "another path is not found", method: "GET", path: "/ring/v1/other", auth: "signed", wantStatus: 404},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,8 +116,26 @@ func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
 			}
 			h := Handler(token, n.notify, status)
 			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
-			if tc.auth != "" {
-				req.Header.Set("Authorization", tc.auth)
+			body, now := []byte(tc.body), time.Now()
+			switch tc.auth {
+			case "signed":
+				sign(req, testToken, body, now)
+			case "wrong":
+				sign(req, "wrong", body, now)
+			case "empty":
+				sign(req, "", body, now)
+			case "bearer":
+				req.Header.Set("Authorization", "Bearer "+testToken)
+			case "stale":
+				sign(req, testToken, body, now.Add(-MaxSkew-2*time.Second))
+			case "future":
+				sign(req, testToken, body, now.Add(MaxSkew+2*time.Second))
+			case "tampered":
+				sign(req, testToken, []byte(`{"repository":"other","kind":"push"}`), now)
+			case "other path":
+				other := httptest.NewRequest(tc.method, StatusPath, nil)
+				sign(other, testToken, body, now)
+				req.Header = other.Header
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -210,4 +237,32 @@ func TestForwardAndFetchStatusGiveUpWithinTheirBounds(t *testing.T) {
 	}))
 	_, err = FetchStatus(t.Context(), &http.Client{}, huge, testToken)
 	assert.ErrorContains(t, err, "member c: status: answer over")
+}
+
+func TestTheTokenNeverLeavesTheMemberEvenForAnAddressALeaseForged(t *testing.T) {
+	t.Parallel()
+	// Whoever can write a Lease in the ring's namespace chooses where
+	// members send their requests: what arrives there must not let them call
+	// the real members (other than replaying within MaxSkew).
+	var seen []string
+	var mu sync.Mutex
+	forged := serve(t, "forged", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		for k, vs := range r.Header {
+			seen = append(seen, k+": "+strings.Join(vs, ","))
+		}
+		seen = append(seen, r.URL.String(), string(body))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	require.NoError(t, Forward(t.Context(), &http.Client{}, forged, testToken, Notification{Repository: "models", Kind: KindPush}))
+	_, err := FetchStatus(t.Context(), &http.Client{}, forged, testToken)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, seen)
+	for _, s := range seen {
+		assert.NotContains(t, s, testToken)
+	}
 }

@@ -22,9 +22,13 @@ import (
 type Options struct {
 	// Config reaches the cluster. It is copied; QPS and Burst below replace its own.
 	Config *rest.Config
-	// QPS and Burst bound requests to the API server; 0 means 100 and 200,
-	// well above client-go's 5 and 10, which would make a 1,000-object apply
-	// take minutes.
+	// QPS and Burst, when QPS is set, bound requests to the API server with
+	// a token bucket. 0 leaves the rate to the API server's priority and
+	// fairness (on by default since Kubernetes 1.20), which sees every
+	// client; what bounds ferry itself is the requests it has in flight
+	// (Concurrency per apply, the engine's workers). A bucket of client-go's
+	// 5 or even 100 per second is shared by every environment on the cluster:
+	// it turned the first apply of 3,000 environments into ten minutes.
 	QPS   float32
 	Burst int
 	// Concurrency is how many objects are applied at once; 0 means 16.
@@ -87,10 +91,9 @@ func New(opts Options) (*Applier, error) {
 	cfg := rest.CopyConfig(opts.Config)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	if cfg.QPS == 0 {
-		cfg.QPS = 100
-	}
-	if cfg.Burst == 0 {
-		cfg.Burst = 200
+		cfg.QPS = -1 // no client-side limiter (client-go's convention)
+	} else if cfg.Burst == 0 {
+		cfg.Burst = max(1, int(2*cfg.QPS))
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16

@@ -38,6 +38,7 @@ type Repository struct {
 	author            object.Signature
 	authorOf          func(context.Context) (object.Signature, error) // RepoOptions.Author
 	maxFetch          int64
+	objects           cache.Object // shared by every repository of the Source
 	limits            repoLimits
 	tags              bool
 
@@ -142,7 +143,7 @@ func (r *Repository) followConfig(repo *git.Repository) (same bool, err error) {
 
 func (r *Repository) storage() *limitedStorage {
 	return &limitedStorage{
-		Storage: filesystem.NewStorage(osfs.New(r.dir), cache.NewObjectLRUDefault()),
+		Storage: filesystem.NewStorage(osfs.New(r.dir), r.objects),
 		limit:   r.maxFetch,
 		name:    r.name,
 	}

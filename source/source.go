@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -32,13 +33,24 @@ type Options struct {
 	// MaxChangedPaths stops Changed once it has met more entries, directories
 	// included, in the trees it compares; 0 means DefaultMaxChangedPaths.
 	MaxChangedPaths int
+	// ObjectCacheBytes bounds the cache of decoded Git objects that every
+	// repository shares; 0 means DefaultObjectCacheBytes. Objects are named
+	// by their hash, so repositories can share one cache; one each (go-git's
+	// default is 96 MiB per repository) would grow with the number of
+	// repositories, and an idle repository would keep what it last read.
+	ObjectCacheBytes int64
 }
+
+// DefaultObjectCacheBytes is the default of Options.ObjectCacheBytes.
+const DefaultObjectCacheBytes = 32 << 20
 
 // Source is the cache of local clones, one per repository.
 type Source struct {
 	opts  Options
 	mu    sync.Mutex
 	repos map[string]*Repository
+	// objects is the cache of decoded Git objects all repositories share.
+	objects cache.Object
 }
 
 // New returns a Source keeping its clones under opts.DataDir.
@@ -61,10 +73,13 @@ func New(opts Options) (*Source, error) {
 	if opts.MaxChangedPaths <= 0 {
 		opts.MaxChangedPaths = DefaultMaxChangedPaths
 	}
+	if opts.ObjectCacheBytes <= 0 {
+		opts.ObjectCacheBytes = DefaultObjectCacheBytes
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	return &Source{opts: opts, repos: map[string]*Repository{}}, nil
+	return &Source{opts: opts, repos: map[string]*Repository{}, objects: cache.NewObjectLRU(cache.FileSize(opts.ObjectCacheBytes))}, nil
 }
 
 // RepoOptions names a repository to track.
@@ -129,6 +144,7 @@ func (s *Source) Open(opts RepoOptions) (*Repository, error) {
 		author:   s.opts.Author,
 		authorOf: opts.Author,
 		maxFetch: s.opts.MaxFetchBytes,
+		objects:  s.objects,
 		limits: repoLimits{
 			checkout: checkoutLimits{
 				files: entryCap{limit: s.opts.MaxCheckoutFiles, option: "MaxCheckoutFiles"},

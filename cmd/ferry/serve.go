@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -77,7 +78,8 @@ func newServeCommand() *cobra.Command {
 //
 // It listens twice: cfg.Listen is public and serves only GitHub's webhooks,
 // /healthz and /readyz; cfg.AdminListen (loopback by default) serves what
-// must not be public: /metrics, /api/v1/status and the dashboard at /.
+// must not be public: /metrics, /api/v1/status, /debug/pprof/ and the
+// dashboard at /.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	secrets, err := cfg.WebhookSecrets(os.Getenv)
 	if err != nil {
@@ -143,6 +145,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	admin := http.NewServeMux()
 	admin.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Profiles, for a replica that uses more memory or CPU than it should.
+	admin.HandleFunc("GET /debug/pprof/", pprof.Index)
+	admin.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	admin.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	admin.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		body := localStatus(eng.Status())
 		if member != nil {

@@ -41,7 +41,11 @@ func TestRenderingUnchangedInputsAgainRunsNoBuild(t *testing.T) {
 	second, err := r.Render(t.Context(), Request{Root: root, Path: "environments/dev"})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), builds.Load())
-	assert.Same(t, first, second)
+	assert.Equal(t, first, second, "a hit decodes the same result")
+	assert.NotSame(t, first, second, "each caller gets a result of its own")
+	for i, o := range first.Objects {
+		assert.Equal(t, o.Object, second.Objects[i].Object, "%s: integers stay int64", o.GetName())
+	}
 
 	// Another checkout (another commit) with the same content hits too: the
 	// key is the content of the inputs, not where they are or their mtimes.

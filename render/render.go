@@ -32,8 +32,8 @@ type Options struct {
 	// MaxOutputBytes caps the size of a Result, measured as the JSON of its
 	// Objects and Tests; 0 means 128 MiB. It also bounds what the cache holds.
 	MaxOutputBytes int64
-	// CacheBytes bounds what the cache of results holds, in bytes of their
-	// objects and tests; 0 means 64 MiB.
+	// CacheBytes bounds what the cache of results holds; 0 means 64 MiB.
+	// Results are kept encoded as JSON, so the bound is their memory.
 	CacheBytes int64
 }
 
@@ -58,9 +58,8 @@ type Request struct {
 	Key string
 }
 
-// Result is a rendered environment. A Result may be shared by later Render
-// calls with identical inputs: treat it as read-only and DeepCopy an object
-// before changing it.
+// Result is a rendered environment. Each Render returns a Result of its own
+// (a cache hit is decoded afresh), so a caller may change it.
 type Result struct {
 	// Objects are what to apply, in apply order: Namespaces, then
 	// CustomResourceDefinitions, then other cluster-scoped objects, then
@@ -103,8 +102,8 @@ type limits struct {
 }
 
 type cached struct {
-	hashes map[string]string // input path -> sha256 of its content
-	result *Result
+	hashes  map[string]string // input path -> sha256 of its content
+	encoded []byte            // the Result as JSON (cache.go)
 }
 
 // New returns a Renderer, or an error when a field of opts is negative.
@@ -177,7 +176,9 @@ func (r *Renderer) Render(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("render %s: %w", path, err)
 	}
 	res.Inputs = fs.inputs()
-	r.cache.add(key, &cached{hashes: fs.hashes(), result: res})
+	if encoded, err := encodeResult(res); err == nil {
+		r.cache.add(key, &cached{hashes: fs.hashes(), encoded: encoded})
+	}
 	return res, nil
 }
 
@@ -193,7 +194,11 @@ func (r *Renderer) lookup(fs *boundedFS, key string) (*Result, bool) {
 			return nil, false
 		}
 	}
-	return c.result, true
+	res, err := decodeResult(c.encoded)
+	if err != nil {
+		return nil, false // not expected: it was encoded here; build again
+	}
+	return res, true
 }
 
 // assemble expands Models, orders objects and computes the digest, within

@@ -14,20 +14,6 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// maxEpochs caps the membership history May reads. Only changes within the
-// last LeaseDuration matter; a member flapping faster than this cap allows
-// makes May wait longer than it must, never shorter.
-const maxEpochs = 64
-
-// epoch is one membership as this replica saw it, from start until the next.
-type epoch struct {
-	start time.Time
-	ids   []string // sorted
-	// first marks the first membership this replica saw in its run: what
-	// came before it is unknown, not pruned.
-	first bool
-}
-
 // follow keeps the ring's Leases in a watch cache until ctx ends, and
 // re-evaluates membership on every change and whenever a Lease expires or this
 // replica's own renewal goes stale.
@@ -135,58 +121,6 @@ func (r *Ring) evaluateLocked(now time.Time) {
 			r.deadline = earliest(r.deadline, r.staleAt())
 		}
 	}
-}
-
-// pruneLocked drops epochs that ended more than LeaseDuration ago: May never
-// looks further back. The oldest kept one started at or before now-LeaseDuration.
-func (r *Ring) pruneLocked(now time.Time) {
-	drop := 0
-	for drop+1 < len(r.epochs) && !r.epochs[drop+1].start.After(now.Add(-r.leaseDuration)) {
-		drop++
-	}
-	drop = max(drop, len(r.epochs)-maxEpochs)
-	r.epochs = slices.Delete(r.epochs, 0, drop)
-}
-
-// mayFromLocked returns when this replica may first mutate key, as far as
-// the kept epochs tell; zero when it does not own key now. It owns key since
-// the start of the earliest epoch, in an unbroken run up to now, under which
-// it owned key; it may mutate one LeaseDuration later, unless whoever owned
-// key before is no longer a member:
-//   - after a change, the previous owner is the owner under the epoch
-//     before; one that left either deleted its Lease once it had stopped,
-//     or let it expire, and a replica stops mutating RenewEvery before its
-//     Lease expires. It is not waited for.
-//   - at this replica's own start, the previous owner is the owner among the
-//     others it sees; with none, nobody is waited for.
-//   - when the run reaches back past the kept history, the wait is counted
-//     from the oldest epoch kept: longer than needed, never shorter.
-func (r *Ring) mayFromLocked(key string) time.Time {
-	owns := func(ids []string) bool {
-		j := ownerIndexIDs(key, ids)
-		return j >= 0 && ids[j] == r.identity
-	}
-	i := len(r.epochs)
-	for i > 0 && owns(r.epochs[i-1].ids) {
-		i--
-	}
-	if i == len(r.epochs) {
-		return time.Time{}
-	}
-	won := r.epochs[i]
-	var before []string
-	switch {
-	case i > 0:
-		before = r.epochs[i-1].ids
-	case won.first:
-		before = slices.DeleteFunc(slices.Clone(won.ids), func(id string) bool { return id == r.identity })
-	default:
-		return won.start.Add(r.leaseDuration)
-	}
-	if j := ownerIndexIDs(key, before); j < 0 || !slices.Contains(won.ids, before[j]) {
-		return won.start
-	}
-	return won.start.Add(r.leaseDuration)
 }
 
 // live returns the members whose Leases have not expired at now, sorted by

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -69,12 +70,14 @@ func (n Notification) valid() string {
 //   - GET StatusPath answers 200 with the JSON bytes status returns, or 500
 //     with its error.
 //
-// Every request must be signed with the token (sign.go) within MaxSkew of
-// this member's clock; the signature is checked, in constant time, on the
-// body read up to MaxNotifyBytes, before anything else is looked at or
-// parsed; otherwise 401. An empty token refuses every request. Other paths
-// are 404, other methods 405; a nil func makes its endpoint answer 501.
-func Handler(token string, notify func(Notification) bool, status func() ([]byte, error)) http.Handler {
+// self is this member's identity (Options.Identity). Every request must be
+// signed with the token for self (sign.go) within MaxSkew of this member's
+// clock; the signature is checked, in constant time, on the body read up to
+// MaxNotifyBytes, before anything else is looked at or parsed; otherwise 401,
+// and a request signed for another member is refused too. An empty token or
+// self refuses every request. Other paths are 404, other methods 405; a nil
+// func makes its endpoint answer 501.
+func Handler(self, token string, notify func(Notification) bool, status func() ([]byte, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var method string
 		switch r.URL.Path {
@@ -92,7 +95,7 @@ func Handler(token string, notify func(Notification) bool, status func() ([]byte
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if err != nil || !verify(r, token, body, time.Now()) {
+		if err != nil || !verify(r, self, token, body, time.Now()) {
 			// Whatever else a stranger sent is not worth draining.
 			w.Header().Set("Connection", "close")
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -143,11 +146,16 @@ func serveStatus(w http.ResponseWriter, status func() ([]byte, error)) {
 	w.Write(b)
 }
 
-// Forward hands notification n to member m's Handler. It is bounded by ForwardTimeout (or ctx, if sooner) and
-// tries once more only when the first attempt got no answer (a connection
-// reset, say). client carries the connection pool: reuse one. The token is
-// sent in the Authorization header and never appears in errors. An error leads
-// with the member.
+// Forward hands notification n to member m's Handler. It is bounded by
+// ForwardTimeout (or ctx, if sooner) and tries once more only when the first
+// attempt got no answer (a connection reset, say); an answer, even 503, is
+// final. client carries the connection pool: reuse one (nil: a new one).
+// Forward calls through a copy of client whose CheckRedirect refuses to
+// follow a redirect (client itself is not changed), so a member is only ever
+// called at its own address. The request is signed with token for
+// m.Identity (sign.go); the token is never sent and never in an error, and
+// neither is the body of a non-2xx answer: only its status code. An error
+// leads with the member.
 func Forward(ctx context.Context, client *http.Client, m Member, token string, n Notification) error {
 	repo := n.Repository
 	if why := n.valid(); why != "" {
@@ -173,7 +181,9 @@ func Forward(ctx context.Context, client *http.Client, m Member, token string, n
 
 // FetchStatus returns member m's status, the bytes its Handler's status func
 // returned. It is bounded by StatusTimeout (or ctx, if sooner) and reads at
-// most MaxStatusBytes. An error leads with the member.
+// most MaxStatusBytes. It signs and calls as Forward does: for m.Identity,
+// through a copy of client that follows no redirect, with only the status
+// code of a non-2xx answer in its error, which leads with the member.
 func FetchStatus(ctx context.Context, client *http.Client, m Member, token string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, StatusTimeout)
 	defer cancel()
@@ -184,25 +194,31 @@ func FetchStatus(ctx context.Context, client *http.Client, m Member, token strin
 	return b, nil
 }
 
-// answerError is a member's non-2xx answer.
+// answerError is a member's non-2xx answer. It carries the status code
+// only: the body and the reason phrase are the answering server's words, and
+// an error is logged and shown.
 type answerError struct {
-	status string
-	body   string
+	code int
 }
 
-func (e *answerError) Error() string { return "answered " + e.status + ": " + e.body }
+func (e *answerError) Error() string { return "answered " + strconv.Itoa(e.code) }
 
 // call sends one request and returns the answer's body, read up to limit.
 func call(ctx context.Context, client *http.Client, m Member, token, method, path string, body []byte, limit int64) ([]byte, error) {
 	if m.Address == "" {
 		return nil, errors.New("no address on its lease")
 	}
+	if err := checkAddress(m.Address); err != nil {
+		return nil, fmt.Errorf("address on its lease: %w", err)
+	}
 	if token == "" {
 		return nil, errors.New("no token")
 	}
-	if client == nil {
-		client = &http.Client{}
+	var c http.Client
+	if client != nil {
+		c = *client // shares the Transport, so the connection pool
 	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -211,18 +227,19 @@ func call(ctx context.Context, client *http.Client, m Member, token, method, pat
 	if err != nil {
 		return nil, err
 	}
-	sign(req, token, body, time.Now())
+	sign(req, token, m.Identity, body, time.Now())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, &answerError{status: resp.Status, body: strings.TrimSpace(string(snippet))}
+		// Drain a little so the connection can be reused; never kept.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, &answerError{code: resp.StatusCode}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -76,6 +77,9 @@ func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
 			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
 		{name: "a signature made for the status endpoint does not open the notify endpoint", method: "POST", path: NotifyPath, auth: "other path",
 			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a notification signed for another member is refused", method: "POST", path: NotifyPath, auth: "another member",
+			body: `{"repository":"models","kind":"push"}`, wantStatus: 401},
+		{name: "a status request signed for another member is refused", method: "GET", path: StatusPath, auth: "another member", wantStatus: 401},
 		{name: "a status request without a token is refused", method: "GET", path: StatusPath, wantStatus: 401},
 		{name: "a handler without a token refuses everyone", token: "-", method: "GET", path: StatusPath, auth: "empty", wantStatus: 401},
 		{name: "a notification calls notify and is accepted", method: "POST", path: NotifyPath, auth: "signed",
@@ -114,27 +118,29 @@ func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
 			if tc.noStatus {
 				status = nil
 			}
-			h := Handler(token, n.notify, status)
+			h := Handler("b", token, n.notify, status)
 			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
 			body, now := []byte(tc.body), time.Now()
 			switch tc.auth {
 			case "signed":
-				sign(req, testToken, body, now)
+				sign(req, testToken, "b", body, now)
 			case "wrong":
-				sign(req, "wrong", body, now)
+				sign(req, "wrong", "b", body, now)
 			case "empty":
-				sign(req, "", body, now)
+				sign(req, "", "b", body, now)
 			case "bearer":
 				req.Header.Set("Authorization", "Bearer "+testToken)
 			case "stale":
-				sign(req, testToken, body, now.Add(-MaxSkew-2*time.Second))
+				sign(req, testToken, "b", body, now.Add(-MaxSkew-2*time.Second))
 			case "future":
-				sign(req, testToken, body, now.Add(MaxSkew+2*time.Second))
+				sign(req, testToken, "b", body, now.Add(MaxSkew+2*time.Second))
 			case "tampered":
-				sign(req, testToken, []byte(`{"repository":"other","kind":"push"}`), now)
+				sign(req, testToken, "b", []byte(`{"repository":"other","kind":"push"}`), now)
+			case "another member":
+				sign(req, testToken, "c", body, now)
 			case "other path":
 				other := httptest.NewRequest(tc.method, StatusPath, nil)
-				sign(other, testToken, body, now)
+				sign(other, testToken, "b", body, now)
 				req.Header = other.Header
 			}
 			rec := httptest.NewRecorder()
@@ -163,7 +169,7 @@ func serve(t *testing.T, id string, h http.Handler) Member {
 func TestForwardAndFetchStatusReachAMemberOverARealListener(t *testing.T) {
 	t.Parallel()
 	n := &notes{}
-	m := serve(t, "b", Handler(testToken, n.notify, func() ([]byte, error) { return []byte(`{"owner":"b"}`), nil }))
+	m := serve(t, "b", Handler("b", testToken, n.notify, func() ([]byte, error) { return []byte(`{"owner":"b"}`), nil }))
 	client := &http.Client{}
 
 	require.NoError(t, Forward(t.Context(), client, m, testToken, Notification{Repository: "models", Kind: KindPush}))
@@ -181,13 +187,21 @@ func TestForwardAndFetchStatusReachAMemberOverARealListener(t *testing.T) {
 
 	err = Forward(t.Context(), client, Member{Identity: "c"}, testToken, Notification{Repository: "models", Kind: KindPush})
 	assert.EqualError(t, err, "member c: notify models: no address on its lease")
+
+	// A Lease of c pointing at b's address: b refuses what was signed for c.
+	elsewhere := Member{Identity: "c", Address: m.Address}
+	err = Forward(t.Context(), client, elsewhere, testToken, Notification{Repository: "models", Kind: KindPush})
+	assert.EqualError(t, err, "member c: notify models: answered 401", "signed for c, refused by b")
+	_, err = FetchStatus(t.Context(), client, elsewhere, testToken)
+	assert.EqualError(t, err, "member c: status: answered 401")
+	assert.Equal(t, []string{"models push"}, n.list(), "b acted on nothing signed for c")
 }
 
 func TestForwardTriesOnceMoreOnlyWhenTheFirstAttemptGotNoAnswer(t *testing.T) {
 	t.Parallel()
 	var attempts atomic.Int32
 	n := &notes{}
-	inner := Handler(testToken, n.notify, nil)
+	inner := Handler("b", testToken, n.notify, nil)
 	flaky := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if attempts.Add(1) == 1 {
 			// Drop the connection without an answer, as a restarting peer would.
@@ -205,7 +219,7 @@ func TestForwardTriesOnceMoreOnlyWhenTheFirstAttemptGotNoAnswer(t *testing.T) {
 	var busyAttempts atomic.Int32
 	busy := serve(t, "c", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		busyAttempts.Add(1)
-		Handler(testToken, func(Notification) bool { return false }, nil).ServeHTTP(w, r)
+		Handler("c", testToken, func(Notification) bool { return false }, nil).ServeHTTP(w, r)
 	}))
 	err := Forward(t.Context(), &http.Client{}, busy, testToken, Notification{Repository: "models", Kind: KindPush})
 	assert.ErrorContains(t, err, "member c: notify models: answered 503")
@@ -232,7 +246,7 @@ func TestForwardAndFetchStatusGiveUpWithinTheirBounds(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), time.Second, "FetchStatus honours a shorter deadline of its caller")
 
-	huge := serve(t, "c", Handler(testToken, nil, func() ([]byte, error) {
+	huge := serve(t, "c", Handler("c", testToken, nil, func() ([]byte, error) {
 		return make([]byte, MaxStatusBytes+1), nil
 	}))
 	_, err = FetchStatus(t.Context(), &http.Client{}, huge, testToken)
@@ -265,4 +279,60 @@ func TestTheTokenNeverLeavesTheMemberEvenForAnAddressALeaseForged(t *testing.T) 
 	for _, s := range seen {
 		assert.NotContains(t, s, testToken)
 	}
+}
+
+func TestForwardAndFetchStatusFollowNoRedirect(t *testing.T) {
+	t.Parallel()
+	// A member's address answers with a redirect to somewhere else (the
+	// cloud metadata service, an internal admin API): the call ends there.
+	var followed atomic.Int32
+	target := serve(t, "target", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		followed.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirecting := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, strings.TrimRight(target.Address, "/")+"/latest/meta-data", code)
+		}))
+		client := &http.Client{}
+		err := Forward(t.Context(), client, redirecting, testToken, Notification{Repository: "models", Kind: KindPush})
+		assert.EqualError(t, err, fmt.Sprintf("member b: notify models: answered %d", code))
+		_, err = FetchStatus(t.Context(), client, redirecting, testToken)
+		assert.EqualError(t, err, fmt.Sprintf("member b: status: answered %d", code))
+		assert.Nil(t, client.CheckRedirect, "the caller's client is not changed")
+	}
+	assert.Zero(t, followed.Load(), "no redirect was followed")
+}
+
+func TestAnAnswerOtherThan2xxIsReportedByItsStatusCodeAlone(t *testing.T) {
+	t.Parallel()
+	// Whatever the answering server says, in its body or its reason phrase,
+	// stays out of the error, which is logged and shown on status pages.
+	chatty := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		require.NoError(t, err)
+		defer conn.Close()
+		body := "aws_secret_access_key=AKIA-from-the-body"
+		fmt.Fprintf(buf, "HTTP/1.1 500 reason-phrase-AKIA\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		buf.Flush()
+	}))
+	err := Forward(t.Context(), &http.Client{}, chatty, testToken, Notification{Repository: "models", Kind: KindPush})
+	assert.EqualError(t, err, "member b: notify models: answered 500")
+	_, err = FetchStatus(t.Context(), &http.Client{}, chatty, testToken)
+	assert.EqualError(t, err, "member b: status: answered 500")
+}
+
+func TestForwardRefusesAnAddressItWouldNotReadFromALease(t *testing.T) {
+	t.Parallel()
+	var called atomic.Int32
+	m := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Add(1) }))
+	for _, addr := range []string{
+		strings.Replace(m.Address, "http://", "http://user:pw@", 1),
+		strings.TrimRight(m.Address, "/") + "/admin",
+		strings.TrimRight(m.Address, "/") + "?x=1",
+	} {
+		err := Forward(t.Context(), &http.Client{}, Member{Identity: "b", Address: addr}, testToken, Notification{Repository: "models", Kind: KindPush})
+		assert.ErrorContains(t, err, "member b: notify models: address on its lease: ", addr)
+	}
+	assert.Zero(t, called.Load())
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -53,8 +52,9 @@ type Options struct {
 	// Identity names this replica, unique in the ring: a DNS-1123 label. ""
 	// means $POD_NAME, else the first label of the hostname, lowercased.
 	Identity string
-	// Address is how other members reach this one's Handler (scheme, host,
-	// port: http://10.1.2.3:8082). It is carried on the Lease; "" means other
+	// Address is how other members reach this one's Handler: http or
+	// https, a host and a port, nothing else (http://10.1.2.3:8082; a
+	// trailing "/" is dropped). It is carried on the Lease; "" means other
 	// members cannot forward to this one.
 	Address string
 	// LeaseDuration is how long a Lease lives unrenewed; 0 means 15s. It is
@@ -149,6 +149,7 @@ func New(opts Options) (*Ring, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Address = strings.TrimSuffix(opts.Address, "/")
 	if err := validate(opts); err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func New(opts Options) (*Ring, error) {
 		namespace:     opts.Namespace,
 		name:          opts.Name,
 		identity:      opts.Identity,
-		address:       strings.TrimRight(opts.Address, "/"),
+		address:       opts.Address,
 		leaseName:     LeasePrefix + opts.Identity,
 		leaseDuration: opts.LeaseDuration,
 		renewEvery:    opts.RenewEvery,
@@ -183,9 +184,8 @@ func validate(opts Options) error {
 		return fmt.Errorf("ring: renewEvery %s: must be positive and shorter than leaseDuration %s", opts.RenewEvery, opts.LeaseDuration)
 	}
 	if opts.Address != "" {
-		u, err := url.Parse(opts.Address)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("ring: address %q: want scheme://host:port, e.g. http://10.1.2.3:8082", opts.Address)
+		if err := checkAddress(opts.Address); err != nil {
+			return fmt.Errorf("ring: address %q: %w (want http(s)://host:port, e.g. http://10.1.2.3:8082)", opts.Address, err)
 		}
 	}
 	return nil

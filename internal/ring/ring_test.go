@@ -22,6 +22,8 @@ func TestNewRefusesOptionsItCannotUse(t *testing.T) {
 		{"a lease duration in fractions of a second is refused", Options{Client: client, Identity: "a", LeaseDuration: 1500 * time.Millisecond}, "whole number of seconds"},
 		{"a renew period as long as the lease is refused", Options{Client: client, Identity: "a", LeaseDuration: 2 * time.Second, RenewEvery: 2 * time.Second}, "shorter than leaseDuration"},
 		{"an address without a scheme is refused", Options{Client: client, Identity: "a", Address: "10.1.2.3:8082"}, `address "10.1.2.3:8082"`},
+		{"an address without a port is refused", Options{Client: client, Identity: "a", Address: "http://ferry-0.ferry"}, "no port"},
+		{"an address with a path is refused", Options{Client: client, Identity: "a", Address: "http://10.1.2.3:8082/ring"}, "a path is not allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

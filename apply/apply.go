@@ -75,7 +75,7 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	guardErr := a.guard(ctx, inv, st, len(p.gone), req)
 	if p.writes(guardErr == nil) {
 		deadline, ok := ctx.Deadline()
-		if !ok {
+		if !ok || deadline.After(time.Now().Add(defaultHold)) {
 			deadline = time.Now().Add(defaultHold)
 		}
 		// One write holds the inventory and claims the objects it does not
@@ -135,6 +135,9 @@ func (a *Applier) Apply(ctx context.Context, req Request) (*ChangeSet, error) {
 	}
 	if err := a.saveInventory(ctx, inv, st, next, req.Revision); err != nil {
 		errs = append(errs, err)
+		if ctx.Err() != nil {
+			a.release(ctx, inv, st)
+		}
 	}
 	joined := errors.Join(append([]error{guardErr, establishErr}, errs...)...)
 	if joined == nil {
@@ -160,7 +163,8 @@ func listedHealth(cs *ChangeSet, items []item, live map[string]liveObject) *Heal
 	return report
 }
 
-// defaultHold bounds a hold taken under a context without a deadline.
+// defaultHold bounds a hold: the deadline of the apply's context, at most
+// this long (the engine gives an apply 10 minutes, ApplyTimeout).
 const defaultHold = 10 * time.Minute
 
 // writes reports whether applying the plan would write to the cluster:

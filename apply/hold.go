@@ -84,14 +84,39 @@ func (a *Applier) hold(ctx context.Context, inv Inventory, st *inventoryState, i
 }
 
 // heldByAnother refuses, as transient, any write to an inventory another
-// live replica holds (as last read: a hold taken since is caught by the
-// write's resourceVersion precondition).
+// holder holds (as last read: a hold taken since is caught by the write's
+// resourceVersion precondition). A hold is honoured until its deadline,
+// unless Options.HolderAlive says its holder is gone, or the deadline is
+// further ahead than any apply lasts (maxHoldAhead: a clock far ahead, or a
+// hand-written annotation), which would wedge the environment.
 func (a *Applier) heldByAnother(inv Inventory, st *inventoryState) error {
-	if by, until := st.heldBy(); by != "" && by != a.identity && time.Now().Before(until) && a.holderAlive(by) {
-		return &transientError{err: &HeldError{Inventory: inv, By: by, Until: until}}
+	by, until := st.heldBy()
+	now := time.Now()
+	if by == "" || by == a.identity || !now.Before(until) || until.After(now.Add(maxHoldAhead)) || !a.holderAlive(by) {
+		return nil
 	}
-	return nil
+	return &transientError{err: &HeldError{Inventory: inv, By: by, Until: until}}
 }
+
+// maxHoldAhead bounds how far ahead a hold's deadline is believed.
+const maxHoldAhead = 2 * defaultHold
+
+// release ends this applier's hold on an apply whose save failed because its
+// context ended (a SIGTERM, a fence, ferry sync interrupted), so that the
+// inventory is not held until the deadline by an apply that is over. It is
+// best effort, bounded by releaseTimeout, and conditional like every write:
+// it keeps the objects the hold claimed.
+func (a *Applier) release(ctx context.Context, inv Inventory, st *inventoryState) {
+	if st.holder != a.identity || st.heldSince.IsZero() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	st.holder, st.heldUntil, st.heldSince = "", "", time.Time{}
+	_ = a.writeInventory(ctx, inv, st)
+}
+
+const releaseTimeout = 5 * time.Second
 
 // recordApply appends this hold's window to the inventory's records and
 // releases the hold; the caller's save writes both.

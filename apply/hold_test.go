@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,7 +23,12 @@ func replica(t *testing.T, identity string, alive func(string) bool, gate <-chan
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripper(func(r *http.Request) (*http.Response, error) {
 			if gate != nil && r.Method == http.MethodPatch && !strings.Contains(r.URL.Path, "/ferry-system/") {
-				once.Do(func() { <-gate })
+				once.Do(func() {
+					select {
+					case <-gate:
+					case <-r.Context().Done():
+					}
+				})
 			}
 			return rt.RoundTrip(r)
 		})
@@ -47,6 +53,10 @@ func TestTwoReplicasNeverApplyOneEnvironmentAtOnce(t *testing.T) {
 		done <- err
 	}()
 	// a holds the inventory and waits at its first object write; b arrives.
+	require.Eventually(t, func() bool {
+		cm, err := cluster.Client.CoreV1().ConfigMaps(inventoryNS).Get(t.Context(), inv.configMapName(), metav1.GetOptions{})
+		return err == nil && cm.Annotations[annotationHeldBy] == "a"
+	}, 10*time.Second, 20*time.Millisecond, "a holds the inventory")
 	b := replica(t, "b", nil, nil)
 	var err2 error
 	require.Eventually(t, func() bool {
@@ -110,4 +120,51 @@ func TestAnInventoryChangedSinceItWasReadIsReadAgain(t *testing.T) {
 
 	_, err = a.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: changed})
 	require.NoError(t, err, "the retry reads it again")
+}
+
+func TestAHoldWhoseDeadlineIsFurtherAheadThanAnyApplyIsIgnored(t *testing.T) {
+	ns := cluster.Namespace(t)
+	inv := inventoryFor(ns)
+	a := replica(t, "a", nil, nil)
+	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objects(t, ns, model)})
+	require.NoError(t, err)
+	// A clock a day ahead, or a hand-written annotation.
+	patch := `{"metadata":{"annotations":{"` + annotationHeldBy + `":"skewed","` + annotationHeldUntil + `":"` +
+		time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339Nano) + `"}}}`
+	_, err = cluster.Client.CoreV1().ConfigMaps(inventoryNS).Patch(t.Context(), inv.configMapName(), "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+	require.NoError(t, err)
+
+	b := replica(t, "b", nil, nil)
+	_, err = b.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: objects(t, ns, strings.Replace(model, "0.7", "0.8", 1))})
+	require.NoError(t, err, "a hold ending in a day would wedge the environment: not believed")
+}
+
+func TestAnApplyCutShortReleasesItsHold(t *testing.T) {
+	ns := cluster.Namespace(t)
+	inv := inventoryFor(ns)
+	_, err := replica(t, "a", nil, nil).Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objects(t, ns, model)})
+	require.NoError(t, err)
+
+	gate := make(chan struct{})
+	defer close(gate)
+	a := replica(t, "a", nil, gate)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Apply(ctx, Request{Inventory: inv, Revision: "r2", Objects: objects(t, ns, strings.Replace(model, "0.7", "0.8", 1))})
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		cm, err := cluster.Client.CoreV1().ConfigMaps(inventoryNS).Get(t.Context(), inv.configMapName(), metav1.GetOptions{})
+		return err == nil && cm.Annotations[annotationHeldBy] == "a"
+	}, 10*time.Second, 20*time.Millisecond, "a holds the inventory, stopped at its first write")
+	cancel() // ferry sync interrupted, a SIGTERM, a fence
+	require.Error(t, <-done)
+
+	cm, err := cluster.Client.CoreV1().ConfigMaps(inventoryNS).Get(t.Context(), inv.configMapName(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, cm.Annotations[annotationHeldBy], "released, not held until its deadline")
+	b := replica(t, "b", nil, nil)
+	_, err = b.Apply(t.Context(), Request{Inventory: inv, Revision: "r3", Objects: objects(t, ns, model)})
+	require.NoError(t, err, "b goes ahead at once")
 }

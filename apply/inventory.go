@@ -66,15 +66,21 @@ func (inv Inventory) configMapName() string {
 }
 
 // loadInventory returns the inventory, from memory when this applier wrote it,
-// else from its ConfigMap (one GET), else empty.
+// else from its ConfigMap (one GET), else empty. What it returns is the
+// caller's own copy: an apply changes it as it goes (its hold, its records)
+// while a Diff of the same inventory may be reading the cached one; the
+// cache is replaced only by writeInventory, once a write succeeded. The
+// entries map is shared: it is never changed in place, only replaced.
 func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryState, error) {
 	a.mu.Lock()
-	st, ok := a.inventories[inv.String()]
+	cached, ok := a.inventories[inv.String()]
 	a.mu.Unlock()
 	if ok {
-		return st, nil
+		st := *cached
+		st.records = slices.Clone(cached.records)
+		return &st, nil
 	}
-	st = &inventoryState{entries: map[string]entry{}}
+	st := &inventoryState{entries: map[string]entry{}}
 	cm, err := a.core.CoreV1().ConfigMaps(inventoryNS).Get(ctx, inv.configMapName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -119,8 +125,9 @@ func (a *Applier) saveInventory(ctx context.Context, inv Inventory, st *inventor
 		st.entries = entries
 		return nil
 	}
-	a.recordApply(st, revision)
-	next := *st
+	next := *st // st keeps its hold should the write fail (release, hold.go)
+	next.records = slices.Clone(st.records)
+	a.recordApply(&next, revision)
 	next.entries, next.written, next.revision = entries, data, revision
 	if err := a.writeInventory(ctx, inv, &next); err != nil {
 		return err
@@ -181,8 +188,10 @@ func (a *Applier) writeInventory(ctx context.Context, inv Inventory, st *invento
 		rv = applied.ResourceVersion
 	}
 	st.exists, st.resourceVersion = true, rv
+	cached := *st // the caller goes on changing st (a hold's apply, then its save)
+	cached.records = slices.Clone(st.records)
 	a.mu.Lock()
-	a.inventories[inv.String()] = st
+	a.inventories[inv.String()] = &cached
 	a.mu.Unlock()
 	return nil
 }
@@ -239,4 +248,14 @@ func (a *Applier) Revision(ctx context.Context, inv Inventory) (string, error) {
 		return "", err
 	}
 	return st.revision, nil
+}
+
+// Forget drops the cached inventory: the next apply reads it from the
+// cluster. For a caller that stops or starts owning the environment (a
+// replica that lost or won its repository), so it never plans from what
+// another replica may have changed since.
+func (a *Applier) Forget(inv Inventory) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.inventories, inv.String())
 }

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func TestAnApplyThatChangesNothingKnowsTheHealthFromItsListAndListsInTheObjectsNamespace(t *testing.T) {
@@ -85,4 +87,40 @@ func TestAVerificationSavedKeepsTheInventoryCachedSoTheNextApplyReadsNothingMore
 		read = read || strings.HasPrefix(p, "GET ") && strings.Contains(p, "/configmaps/"+req.Inventory.configMapName())
 	}
 	assert.True(t, read, "the inventory changed under the cache: read again: %v", reqs.paths)
+}
+
+func TestADiffBesideAnApplyOfTheSameInventoryReadsItsOwnCopy(t *testing.T) {
+	// Run with -race (make test does): a preview's Diff and the engine's Apply
+	// share one Applier and its cached inventory.
+	ns := cluster.Namespace(t)
+	a, _ := newApplier(t, cluster)
+	inv := inventoryFor(ns)
+	version := func(i int) []*unstructured.Unstructured {
+		return objects(t, ns, strings.Replace(model, `threshold: "0.7"`, fmt.Sprintf(`threshold: "0.%d"`, i), 1))
+	}
+	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r0", Objects: version(0)})
+	require.NoError(t, err)
+
+	done := make(chan struct{})
+	diffs := make(chan error, 1)
+	go func() {
+		defer close(diffs)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := a.Diff(t.Context(), Request{Inventory: inv, Revision: "next", Objects: version(9)}); err != nil {
+				diffs <- err
+				return
+			}
+		}
+	}()
+	for i := 1; i <= 5; i++ {
+		_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: fmt.Sprintf("r%d", i), Objects: version(i)})
+		require.NoError(t, err)
+	}
+	close(done)
+	require.NoError(t, <-diffs)
 }

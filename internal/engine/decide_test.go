@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/stretchr/testify/assert"
@@ -81,4 +83,15 @@ func TestEachFailureIsClassedByWhatRetriesIt(t *testing.T) {
 			assert.Equal(t, tc.want, classify(tc.step, tc.err))
 		})
 	}
+}
+
+func TestAnErrorIsCutToItsBoundForStatusesAtACharacterBoundary(t *testing.T) {
+	short := "render environments/dev: kustomization.yaml: unknown field"
+	assert.Equal(t, short, capError(short))
+
+	long := strings.Repeat("é", maxStatusError) // two bytes each
+	got := capError(long)
+	assert.LessOrEqual(t, len(got), maxStatusError+64)
+	assert.True(t, utf8.ValidString(got), "never cut inside a character")
+	assert.Contains(t, got, fmt.Sprintf("(%d more bytes in ferry's log)", maxStatusError))
 }

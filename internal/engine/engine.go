@@ -392,6 +392,11 @@ func (e *Engine) next(ctx context.Context) bool {
 	if !e.may(k) {
 		return true
 	}
+	// The fence is the item's own: it is released when the item is done
+	// (derived from the workers' context, which lives as long as the
+	// engine, it would stay registered on it for ever).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ctx = e.fence(ctx)
 	var err error
 	switch k.kind {
@@ -440,15 +445,23 @@ func (e *Engine) fence(ctx context.Context) context.Context {
 }
 
 // followRing queues a fetch of each repository this replica comes to own,
-// as the ring changes, until ctx ends.
+// as the ring changes, until ctx ends. A repository won or lost forgets what
+// this replica knew of its environments (the cached inventories, what was
+// applied and verified): another replica may have applied since, and what
+// it won is read again from the cluster before it is planned from.
 func (e *Engine) followRing(ctx context.Context) {
 	if e.opts.Ring == nil {
 		return
 	}
 	for {
 		e.ownedMu.Lock()
-		for name := range e.repos {
+		for name, rs := range e.repos {
 			owned, _ := e.opts.Ring.May(name)
+			if owned != e.owned[name] {
+				for _, es := range rs.envs {
+					es.forget()
+				}
+			}
 			if owned && !e.owned[name] {
 				e.queue.Add(key{fetchKey, name, ""})
 			}

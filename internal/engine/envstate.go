@@ -92,3 +92,16 @@ func (es *envState) signalChecks() {
 	default:
 	}
 }
+
+// forget drops what this replica learnt of the environment by working on it
+// (the applier's cached inventory, what was applied and verified, the last
+// input set, a refused commit): when its repository moves to another replica
+// and back, the other may have applied meanwhile, and the next reconcile
+// reads it all again from the cluster.
+func (es *envState) forget() {
+	es.spec.Applier.Forget(es.inventory())
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	es.restored, es.applied, es.inputs, es.failedAt = false, "", nil, ""
+	es.verified = apply.Verification{}
+}

@@ -152,6 +152,8 @@ func (c *fakeCluster) Apply(_ context.Context, req apply.Request) (*apply.Change
 	return &apply.ChangeSet{Health: c.listed}, nil
 }
 
+func (c *fakeCluster) Forget(apply.Inventory) { c.add("Forget") }
+
 func (c *fakeCluster) Wait(ctx context.Context, _ apply.Inventory, _ []*unstructured.Unstructured, _ apply.WaitOptions) (*apply.HealthReport, error) {
 	c.add("Wait")
 	c.mu.Lock()

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferry-gitops/ferry/apply"
 	"github.com/ferry-gitops/ferry/promote"
@@ -113,7 +115,8 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 	es.status.LastReconcile = time.Now()
 	if o.err != nil {
 		c := classify(o.step, o.err)
-		msg := e.scrub(o.err.Error())
+		full := e.scrub(o.err.Error())
+		msg := capError(full)
 		rec.Error = msg
 		es.status.Phase, es.status.FailedStep, es.status.LastError = Failed, o.step, msg
 		if c == badInput && (o.step == StepRender || o.step == StepApply) {
@@ -125,7 +128,7 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 			state = promote.StateError
 		}
 		e.queueCommitStatus(es, revision, statusDone(state, string(o.step)+": "+msg))
-		e.log.Error("reconcile failed", "repo", repo, "env", env, "revision", revision, "step", o.step, "error", msg)
+		e.log.Error("reconcile failed", "repo", repo, "env", env, "revision", revision, "step", o.step, "error", full)
 		if c == transient {
 			return &retryError{o.err}
 		}
@@ -139,4 +142,22 @@ func (e *Engine) finish(es *envState, gen uint64, o outcome) error {
 	es.status.Summary = o.summary
 	es.status.record(rec)
 	return nil
+}
+
+// maxStatusError bounds an error as a status, its history and a commit
+// status carry it: a render refused for ten thousand objects names each, and
+// statuses travel between replicas and to every dashboard. The log has it all.
+const maxStatusError = 8 << 10
+
+// capError cuts s to maxStatusError bytes, at a character boundary, saying
+// how much it left out.
+func capError(s string) string {
+	if len(s) <= maxStatusError {
+		return s
+	}
+	cut := maxStatusError
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s … (%d more bytes in ferry's log)", s[:cut], len(s)-cut)
 }

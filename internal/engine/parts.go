@@ -37,6 +37,7 @@ type applier interface {
 	RunTests(ctx context.Context, req apply.TestRequest) (*apply.TestReport, error)
 	Verification(ctx context.Context, inv apply.Inventory) (*apply.Verification, error)
 	SaveVerification(ctx context.Context, inv apply.Inventory, v apply.Verification) error
+	Forget(inv apply.Inventory)
 }
 
 // renderer builds an environment; *render.Renderer is one.

@@ -154,6 +154,9 @@ func (p *pipeline) verify(ctx context.Context, v *apply.Verification) (Step, err
 // again; failing to is logged, not fatal (the steps are idempotent).
 func (p *pipeline) save(ctx context.Context, v apply.Verification) {
 	es := p.es
+	if !p.stillOwner() {
+		return // the new owner verifies again; its record must not be overwritten
+	}
 	if !es.update(p.gen, func() {
 		es.verified = v
 		if v.Passed {

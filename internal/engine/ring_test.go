@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ type fakeRing struct {
 	since   time.Time     // when the wait started
 	fenced  chan struct{}
 	changed chan struct{}
+	live    atomic.Int64 // fences whose context has not ended
 }
 
 func newFakeRing(owned bool, wait time.Duration) *fakeRing {
@@ -35,7 +37,9 @@ func (r *fakeRing) May(string) (bool, time.Duration) {
 
 func (r *fakeRing) Fence(ctx context.Context) context.Context {
 	ctx, cancel := context.WithCancel(ctx)
+	r.live.Add(1)
 	go func() {
+		defer r.live.Add(-1)
 		select {
 		case <-r.fenced:
 			cancel()
@@ -87,4 +91,36 @@ func TestAFencedReplicaStopsWhatItIsDoing(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the pipeline ended under the fence")
 	assert.Zero(t, w.dev.count("RunTests"), "nothing after the fence")
 	assert.Zero(t, w.gh.count("EnsurePullRequest"))
+}
+
+func TestEveryFenceEndsWithItsWorkItem(t *testing.T) {
+	rg := newFakeRing(true, 0)
+	w := newWorld(t, func(_ *world, o *Options) { o.Ring = rg })
+	w.eventually("dev", idleAtRev(first), "reconciled")
+	for i := range 3 {
+		w.eng.Resync()
+		w.eventually("dev", func(Status) bool { return w.dev.count("Apply") == i+2 }, "a drift check")
+	}
+	w.eventually("dev", idleAtRev(first), "idle again")
+	require.Eventually(t, func() bool { return rg.live.Load() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"a fence derived for a work item is released when the item is done, or a replica leaks one per item (%d live)", rg.live.Load())
+}
+
+func TestARepositoryWonBackIsReadAgainFromTheCluster(t *testing.T) {
+	rg := newFakeRing(true, 0)
+	w := newWorld(t, func(_ *world, o *Options) { o.Ring = rg })
+	w.eventually("dev", idleAtRev(first), "reconciled")
+	applies, forgets := w.dev.count("Apply"), w.dev.count("Forget")
+
+	rg.own(false)
+	require.Eventually(t, func() bool { return w.dev.count("Forget") > forgets }, 10*time.Second, 10*time.Millisecond, "lost: forgotten")
+	// Meanwhile another replica applied another commit to dev.
+	w.dev.mu.Lock()
+	w.dev.revision = "2222222222222222222222222222222222222222"
+	w.dev.mu.Unlock()
+
+	rg.own(true)
+	w.eventually("dev", func(Status) bool { return w.dev.count("Apply") > applies },
+		"won back: what the cluster holds is read again, and the head applied over the other replica's commit")
+	w.eventually("dev", idleAtRev(first), "at the head again")
 }

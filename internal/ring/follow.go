@@ -99,7 +99,7 @@ func (r *Ring) refreshLocked(now time.Time) {
 func (r *Ring) evaluateLocked(now time.Time) {
 	r.deadline = time.Time{}
 	if r.leases != nil {
-		members := live(r.leases(), now)
+		members := r.liveLocked(r.leases(), now)
 		ids := identities(members)
 		if len(r.epochs) == 0 || !slices.Equal(r.epochs[len(r.epochs)-1].ids, ids) {
 			r.epochs = append(r.epochs, epoch{start: now, ids: ids, first: !r.seen})
@@ -123,33 +123,41 @@ func (r *Ring) evaluateLocked(now time.Time) {
 	}
 }
 
-// live returns the members whose Leases have not expired at now, sorted by
-// identity. A Lease counts when its name is LeasePrefix+holderIdentity (so an
-// identity appears once) and it has a renewTime and a positive duration.
-func live(leases []*coordinationv1.Lease, now time.Time) []Member {
+// liveLocked returns the members whose Leases have not expired at now,
+// sorted by identity. A Lease counts when readLease says it does: signed with
+// the ring's token, named LeasePrefix+holderIdentity (so an identity appears
+// once), with a renewTime and a positive duration. Others are logged once by
+// name (ignoreLocked); names of Leases gone or counting again are forgotten.
+func (r *Ring) liveLocked(leases []*coordinationv1.Lease, now time.Time) []Member {
 	var out []Member
+	ignored := map[string]bool{}
 	for _, l := range leases {
-		m, ok := memberOf(l)
-		if ok && m.Expires.After(now) {
-			out = append(out, m)
+		v, why := readLease(l, r.name, r.token)
+		if why != "" {
+			if l.DeletionTimestamp == nil {
+				ignored[l.Name] = true
+				r.ignoreLocked(l.Name, why)
+			}
+			continue
+		}
+		if exp := v.renewTime.Add(v.duration); exp.After(now) {
+			out = append(out, Member{Identity: v.identity, Address: v.address, Expires: exp})
 		}
 	}
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Identity, b.Identity) })
+	for name := range r.ignored {
+		if !ignored[name] {
+			delete(r.ignored, name)
+		}
+	}
+	if len(r.ignored) < maxIgnored {
+		r.ignoredFull = false
+	}
+	sortMembers(out)
 	return out
 }
 
-func memberOf(l *coordinationv1.Lease) (Member, bool) {
-	s := l.Spec
-	if s.HolderIdentity == nil || *s.HolderIdentity == "" || l.Name != LeasePrefix+*s.HolderIdentity ||
-		s.RenewTime == nil || s.LeaseDurationSeconds == nil || *s.LeaseDurationSeconds <= 0 ||
-		l.DeletionTimestamp != nil {
-		return Member{}, false
-	}
-	return Member{
-		Identity: *s.HolderIdentity,
-		Address:  l.Annotations[AddressAnnotation],
-		Expires:  s.RenewTime.Add(time.Duration(*s.LeaseDurationSeconds) * time.Second),
-	}, true
+func sortMembers(ms []Member) {
+	slices.SortFunc(ms, func(a, b Member) int { return strings.Compare(a.Identity, b.Identity) })
 }
 
 func identities(ms []Member) []string {

@@ -70,10 +70,11 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// replica is a Ring running in the test, with its own client and link.
+// replica is a Ring running in the test, with its own client, link and log.
 type replica struct {
 	*Ring
 	link   *link
+	logs   *logBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -82,22 +83,24 @@ type replica struct {
 // join starts a replica named id in namespace ns; it stops when the test ends.
 func join(t *testing.T, ns, id string) *replica {
 	t.Helper()
-	l := &link{}
+	l, logs := &link{}, &logBuffer{}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.Wrap(l.wrap)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	r, err := New(Options{
 		Client:        client,
+		Token:         testToken,
 		Namespace:     ns,
 		Name:          "test",
 		Identity:      id,
 		Address:       "http://" + id + ".test:8082",
 		LeaseDuration: testLease,
+		Logger:        logs.logger(),
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	rep := &replica{Ring: r, link: l, cancel: cancel, done: make(chan struct{})}
+	rep := &replica{Ring: r, link: l, logs: logs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rep.done)
 		rep.err = r.Run(ctx)

@@ -1,13 +1,16 @@
 package ring
 
 import (
+	"encoding/hex"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestThreeReplicasSeeEachOtherWithinARenewPeriodAndWriteOncePerPeriod(t *testing.T) {
@@ -182,4 +185,67 @@ func movedKeys(from, to map[string]string) []string {
 		}
 	}
 	return out
+}
+
+func TestALeaseNotSignedWithTheRingsTokenIsNotAMember(t *testing.T) {
+	ns := cluster.Namespace(t)
+	reps := joinAll(t, ns, "a", "b", "c")
+	leases := cluster.Client.CoordinationV1().Leases(ns)
+	ks := keys(30)
+	want := bruteOwners(ks, "a", "b", "c")
+
+	// Anyone who can write Leases in the namespace tries to join, to take
+	// a third of the repositories (and have webhooks forwarded to them).
+	far := time.Now().Add(24 * time.Hour)
+	unsigned := signedLease("test", "x", "i-x", "http://x.test:8082", far, testLease)
+	delete(unsigned.Annotations, SignatureAnnotation)
+	otherToken := signedLease("test", "y", "i-y", "http://y.test:8082", far, testLease)
+	otherToken.Annotations[SignatureAnnotation] = hex.EncodeToString(leaseSignature("guessed-token", "test", leaseView{
+		identity: "y", address: "http://y.test:8082", instance: "i-y", renewTime: far.Truncate(time.Microsecond), duration: testLease,
+	}))
+	real, err := leases.Get(t.Context(), LeasePrefix+"a", metav1.GetOptions{})
+	require.NoError(t, err)
+	copied := real.DeepCopy()
+	copied.ObjectMeta = metav1.ObjectMeta{Name: LeasePrefix + "z", Labels: real.Labels, Annotations: real.Annotations}
+	copied.Spec.HolderIdentity = ptr.To("z")
+	for _, l := range []*coordinationv1.Lease{unsigned, otherToken, copied} {
+		_, err := leases.Create(t.Context(), l, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	forged := []string{"x", "y", "z"}
+	eventually(t, testLease, "every replica logs every forged Lease", func() bool {
+		for _, r := range reps {
+			for _, id := range forged {
+				if r.logs.count("lease="+ns+"/"+LeasePrefix+id+" ") == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	// A measuring window: two renew periods of evaluations.
+	time.Sleep(2 * testRenew)
+	for _, r := range reps {
+		assert.Equal(t, []string{"a", "b", "c"}, identities(r.Members()), "%s lists no forged member", r.identity)
+		assert.Equal(t, want, owners(r, ks), "%s keeps the owners", r.identity)
+		for _, id := range forged {
+			assert.Equal(t, 1, r.logs.count("lease="+ns+"/"+LeasePrefix+id+" "), "%s logs %s once", r.identity, id)
+		}
+	}
+	members, err := Snapshot(t.Context(), cluster.Client, ns, "test", testToken)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b", "c"}, identities(members), "a snapshot lists no forged member either")
+	members, err = Snapshot(t.Context(), cluster.Client, ns, "test", "guessed-token")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"y"}, identities(members), "with another token, only what it signed verifies")
+	_, err = Snapshot(t.Context(), cluster.Client, ns, "test", "")
+	assert.ErrorContains(t, err, "no token")
+
+	// The same Lease signed with the ring's token is a member: the
+	// signature is what kept the others out. Written once, it expires.
+	signed := signedLease("test", "w", "i-w", "http://w.test:8082", time.Now(), testLease)
+	_, err = leases.Create(t.Context(), signed, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitMembers(t, testRenew, reps, "a", "b", "c", "w")
+	waitMembers(t, 2*testLease, reps, "a", "b", "c")
 }

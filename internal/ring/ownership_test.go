@@ -1,7 +1,12 @@
 package ring
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,15 +25,17 @@ type sim struct {
 	r      *Ring
 	clk    *clocktesting.FakeClock
 	leases map[string]*coordinationv1.Lease
+	logs   *logBuffer
 }
 
 const simLease, simRenew = 15 * time.Second, 5 * time.Second
 
 func newSim(t *testing.T, self string) *sim {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	r, err := New(Options{Client: &kubernetes.Clientset{}, Identity: self, LeaseDuration: simLease, Clock: clk})
+	logs := &logBuffer{}
+	r, err := New(Options{Client: &kubernetes.Clientset{}, Token: testToken, Identity: self, LeaseDuration: simLease, Clock: clk, Logger: logs.logger()})
 	require.NoError(t, err)
-	s := &sim{r: r, clk: clk, leases: map[string]*coordinationv1.Lease{}}
+	s := &sim{r: r, clk: clk, leases: map[string]*coordinationv1.Lease{}, logs: logs}
 	r.mu.Lock()
 	r.running, r.runCtx = true, t.Context()
 	r.leases = func() []*coordinationv1.Lease {
@@ -44,21 +51,23 @@ func newSim(t *testing.T, self string) *sim {
 
 // renew writes renewTime=now to the Leases of ids, as their replicas would.
 func (s *sim) renew(ids ...string) *sim {
-	now := s.clk.Now()
 	for _, id := range ids {
-		s.leases[id] = &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: LeasePrefix + id},
-			Spec: coordinationv1.LeaseSpec{
-				HolderIdentity:       ptr.To(id),
-				LeaseDurationSeconds: ptr.To(int32(simLease / time.Second)),
-				RenewTime:            &metav1.MicroTime{Time: now},
-			},
-		}
-		if id == s.r.identity {
-			s.r.renewed(now)
-		}
+		s.renewBy(id, 0)
 	}
 	return s.eval()
+}
+
+// renewBy writes the Lease of id as its replica would with a clock skew
+// ahead of this one's (behind when negative); eval shows it.
+func (s *sim) renewBy(id string, skew time.Duration) *sim {
+	now := s.clk.Now().Add(skew)
+	if id == s.r.identity {
+		s.leases[id] = s.r.desired(nil, now)
+		s.r.renewed(now)
+	} else {
+		s.leases[id] = signedLease("ferry", id, "proc-"+id, "", now, simLease)
+	}
+	return s
 }
 
 // leave deletes the Leases of ids.
@@ -88,6 +97,59 @@ func (s *sim) eval() *sim {
 	s.r.evaluateLocked(s.clk.Now())
 	s.r.mu.Unlock()
 	return s
+}
+
+// signedLease is the member Lease of id in ring as a replica of process
+// instance holding testToken writes it.
+func signedLease(ring, id, instance, address string, renewTime time.Time, d time.Duration) *coordinationv1.Lease {
+	renewTime = renewTime.Truncate(time.Microsecond)
+	l := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        LeasePrefix + id,
+			Labels:      map[string]string{RingLabel: ring},
+			Annotations: map[string]string{InstanceAnnotation: instance},
+		},
+		Spec: coordinationv1.LeaseSpec{
+			HolderIdentity:       ptr.To(id),
+			LeaseDurationSeconds: ptr.To(int32(d / time.Second)),
+			RenewTime:            &metav1.MicroTime{Time: renewTime},
+		},
+	}
+	if address != "" {
+		l.Annotations[AddressAnnotation] = address
+	}
+	v := leaseView{identity: id, address: address, instance: instance, renewTime: renewTime, duration: d}
+	l.Annotations[SignatureAnnotation] = hex.EncodeToString(leaseSignature(testToken, ring, v))
+	return l
+}
+
+// logBuffer collects what a Ring logs, as text lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// count returns how many lines logged contain s.
+func (b *logBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestMayWaitsUntilThisReplicaHasOwnedAKeyForOneLeaseDuration(t *testing.T) {

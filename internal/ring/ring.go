@@ -24,6 +24,14 @@ const (
 	RingLabel = "ferry.dev/ring"
 	// AddressAnnotation carries the member's ring endpoint, e.g. http://10.1.2.3:8082.
 	AddressAnnotation = "ferry.dev/address"
+	// InstanceAnnotation carries a random id of the process holding the
+	// Lease, new in every New.
+	InstanceAnnotation = "ferry.dev/instance"
+	// SignatureAnnotation carries the hex HMAC-SHA256, keyed by the ring's
+	// token, of the ring's name, the identity, the address, the duration, the
+	// renewTime and the instance (lease.go). A Lease whose signature does not
+	// verify is not a member.
+	SignatureAnnotation = "ferry.dev/signature"
 	// LeasePrefix starts every member Lease's name; the identity follows.
 	LeasePrefix = "ferry-member-"
 )
@@ -38,12 +46,16 @@ const (
 // Lease went stale (it could not renew it in time) or the replica left the ring.
 var ErrFenced = errors.New("ring: this replica's lease is stale or it left the ring")
 
-// Options configures New. Only Client is required.
+// Options configures New. Client and Token are required.
 type Options struct {
 	// Client reaches the home cluster, where the member Leases live. It needs
 	// get, create, update and delete on its own Lease and list and watch on
 	// Leases in Namespace.
 	Client kubernetes.Interface
+	// Token is the secret every member of the ring shares. It signs this
+	// member's Lease and verifies the others' (a Lease it does not verify is
+	// not a member), and is the token Handler, Forward and FetchStatus take.
+	Token string
 	// Namespace holds the Leases; "" means "ferry-system".
 	Namespace string
 	// Name is the ring's name, the value of the Leases' ferry.dev/ring label;
@@ -54,7 +66,7 @@ type Options struct {
 	Identity string
 	// Address is how other members reach this one's Handler: http or
 	// https, a host and a port, nothing else (http://10.1.2.3:8082; a
-	// trailing "/" is dropped). It is carried on the Lease; "" means other
+	// trailing "/" is dropped). It is carried on the Lease, signed; "" means other
 	// members cannot forward to this one.
 	Address string
 	// LeaseDuration is how long a Lease lives unrenewed; 0 means 15s. It is
@@ -68,14 +80,16 @@ type Options struct {
 	RenewEvery time.Duration
 	// Clock tells the time; nil means the real clock.
 	Clock clock.Clock
-	// Logger receives renewal failures and joins and leaves; nil discards.
+	// Logger receives renewal failures, joins and leaves, and ignored
+	// Leases; nil discards.
 	Logger *slog.Logger
 }
 
 // Member is one live replica of the ring, as its Lease describes it.
 type Member struct {
 	Identity string
-	// Address is its ring endpoint (AddressAnnotation); "" when it has none.
+	// Address is its ring endpoint (AddressAnnotation); "" when it has none
+	// or the one on its Lease is not valid (see checkAddress).
 	Address string
 	// Expires is its Lease's renewTime plus leaseDurationSeconds.
 	Expires time.Time
@@ -85,6 +99,8 @@ type Member struct {
 // Lease with Run; its methods are safe for concurrent use.
 type Ring struct {
 	client        kubernetes.Interface
+	token         string
+	instance      string
 	namespace     string
 	name          string
 	identity      string
@@ -103,18 +119,20 @@ type Ring struct {
 	// goroutine touches it.
 	held *coordinationv1.Lease
 
-	mu        sync.Mutex
-	leases    func() []*coordinationv1.Lease // the watch's cache; nil until it has synced
-	members   []Member                       // live, sorted by identity
-	epochs    []epoch                        // membership history, oldest first
-	seen      bool                           // an epoch was recorded in this run
-	deadline  time.Time                      // when members or the fence next change with time alone
-	lastRenew time.Time                      // renewTime of this replica's last successful write
-	running   bool                           // Run has started and not ended
-	runCtx    context.Context
-	fence     context.Context // open while fenceOpen; cancelled with ErrFenced
-	closeFn   context.CancelCauseFunc
-	fenceOpen bool
+	mu          sync.Mutex
+	leases      func() []*coordinationv1.Lease // the watch's cache; nil until it has synced
+	members     []Member                       // live, sorted by identity
+	epochs      []epoch                        // membership history, oldest first
+	seen        bool                           // an epoch was recorded in this run
+	deadline    time.Time                      // when members or the fence next change with time alone
+	lastRenew   time.Time                      // renewTime of this replica's last successful write
+	ignored     map[string]struct{}            // names of Leases logged as not members
+	ignoredFull bool                           // more ignored than remembered, said once
+	running     bool                           // Run has started and not ended
+	runCtx      context.Context
+	fence       context.Context // open while fenceOpen; cancelled with ErrFenced
+	closeFn     context.CancelCauseFunc
+	fenceOpen   bool
 }
 
 // New validates opts, fills in the defaults and returns a Ring that has not
@@ -123,6 +141,9 @@ type Ring struct {
 func New(opts Options) (*Ring, error) {
 	if opts.Client == nil {
 		return nil, errors.New("ring: no client for the home cluster")
+	}
+	if opts.Token == "" {
+		return nil, errors.New("ring: no token: the members of a ring share one, to sign their Leases and requests")
 	}
 	if opts.Namespace == "" {
 		opts.Namespace = defaultNamespace
@@ -155,6 +176,8 @@ func New(opts Options) (*Ring, error) {
 	}
 	return &Ring{
 		client:        opts.Client,
+		token:         opts.Token,
+		instance:      newInstance(),
 		namespace:     opts.Namespace,
 		name:          opts.Name,
 		identity:      opts.Identity,
@@ -166,6 +189,7 @@ func New(opts Options) (*Ring, error) {
 		log:           opts.Logger,
 		changed:       make(chan struct{}, 1),
 		poke:          make(chan struct{}, 1),
+		ignored:       map[string]struct{}{},
 	}, nil
 }
 
@@ -218,8 +242,8 @@ func (r *Ring) Self() Member {
 	return m
 }
 
-// Members returns the live members (Leases of the ring not expired by this
-// replica's clock), sorted by identity. It is empty before Run has seen the
+// Members returns the live members (Leases of the ring signed with its token
+// and not expired by this replica's clock), sorted by identity. It is empty before Run has seen the
 // ring and after Run returns.
 func (r *Ring) Members() []Member {
 	r.mu.Lock()

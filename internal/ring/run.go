@@ -17,7 +17,8 @@ import (
 // called once.
 //
 // It writes the Lease ferry-member-<Identity> (label ferry.dev/ring=<Name>,
-// holderIdentity, leaseDurationSeconds, renewTime, the address annotation)
+// holderIdentity, leaseDurationSeconds, renewTime, and the address, instance
+// and signature annotations)
 // once per RenewEvery: one write per period for the whole replica, whatever
 // the number of repositories. A failed renewal is retried every RenewEvery/3
 // until one succeeds. It follows the ring's Leases with a watch (see follow).
@@ -88,7 +89,7 @@ func (r *Ring) hold(ctx context.Context) error {
 func (r *Ring) renew(ctx context.Context, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, r.renewEvery)
 	defer cancel()
-	// The API server keeps microseconds; write and remember the same instant.
+	// The API server keeps microseconds; write, sign and remember the same instant.
 	now = now.Truncate(time.Microsecond)
 	leases := r.client.CoordinationV1().Leases(r.namespace)
 	if r.held == nil {
@@ -121,7 +122,7 @@ func (r *Ring) renew(ctx context.Context, now time.Time) error {
 }
 
 // desired is the Lease as this replica holds it at now, built on cur (the
-// version read or last written) when there is one.
+// version read or last written) when there is one, and signed.
 func (r *Ring) desired(cur *coordinationv1.Lease, now time.Time) *coordinationv1.Lease {
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: r.leaseName, Namespace: r.namespace}}
 	if cur != nil {
@@ -131,15 +132,15 @@ func (r *Ring) desired(cur *coordinationv1.Lease, now time.Time) *coordinationv1
 		l.Labels = map[string]string{}
 	}
 	l.Labels[RingLabel] = r.name
+	if l.Annotations == nil {
+		l.Annotations = map[string]string{}
+	}
 	if r.address != "" {
-		if l.Annotations == nil {
-			l.Annotations = map[string]string{}
-		}
 		l.Annotations[AddressAnnotation] = r.address
 	} else {
 		delete(l.Annotations, AddressAnnotation)
 	}
-	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != r.identity || l.Spec.AcquireTime == nil {
+	if instanceOf(l) != r.instance || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != r.identity || l.Spec.AcquireTime == nil {
 		l.Spec.HolderIdentity = ptr.To(r.identity)
 		l.Spec.AcquireTime = &metav1.MicroTime{Time: now}
 		if cur != nil {
@@ -148,6 +149,7 @@ func (r *Ring) desired(cur *coordinationv1.Lease, now time.Time) *coordinationv1
 	}
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(r.leaseDuration / time.Second))
 	l.Spec.RenewTime = &metav1.MicroTime{Time: now}
+	r.signLease(l)
 	return l
 }
 

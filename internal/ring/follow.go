@@ -15,14 +15,15 @@ import (
 )
 
 // follow keeps the ring's Leases in a watch cache until ctx ends, and
-// re-evaluates membership on every change and whenever a Lease expires or this
-// replica's own renewal goes stale.
+// re-evaluates membership on every change and whenever a Lease expires,
+// this replica's own renewal goes stale, or the watch stops showing its
+// renewals.
 //
 // A watch rather than a LIST per renew period: a graceful leave (a DELETE) is
 // seen within milliseconds instead of up to a renew period later, and the API
 // server sends each renewal once to each member instead of answering every
-// member's LIST of every Lease each period. Expiry needs no event: it is
-// computed from each Lease's renewTime, and a timer fires at the earliest one.
+// member's LIST of every Lease each period. Expiry needs no event: a timer
+// fires at the earliest one (expiry.go).
 func (r *Ring) follow(ctx context.Context) {
 	inf := coordinationinformers.NewFilteredLeaseInformer(r.client, r.namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = RingLabel + "=" + r.name })
@@ -96,10 +97,39 @@ func (r *Ring) refreshLocked(now time.Time) {
 // evaluateLocked computes the live members at now, records a new epoch when
 // they changed, closes the fence when this replica's renewal is stale, and
 // sets the next deadline.
+//
+// Others are judged by when this replica saw them renew (othersLocked), but
+// only while the watch is current: while its copy of this replica's own Lease
+// is not one of its recent renewals (viewTrustedUntilLocked), nobody is
+// dropped. This replica itself is judged by its own renewals.
 func (r *Ring) evaluateLocked(now time.Time) {
 	r.deadline = time.Time{}
 	if r.leases != nil {
-		members := r.liveLocked(r.leases(), now)
+		leases := r.leases()
+		var own *coordinationv1.Lease
+		for _, l := range leases {
+			if l.Name == r.leaseName {
+				own = l
+			}
+		}
+		members := r.othersLocked(leases, now)
+		trustedUntil := r.viewTrustedUntilLocked(own)
+		trusted := now.Before(trustedUntil)
+		if trusted {
+			r.deadline = earliest(r.deadline, trustedUntil)
+		} else {
+			for _, m := range r.members {
+				if m.Identity != r.identity && !slices.ContainsFunc(members, func(o Member) bool { return o.Identity == m.Identity }) {
+					members = append(members, m)
+				}
+			}
+		}
+		r.trustLocked(trusted)
+		if self, ok := r.selfLiveLocked(now); ok {
+			members = append(members, self)
+			r.deadline = earliest(r.deadline, self.Expires)
+		}
+		sortMembers(members)
 		ids := identities(members)
 		if len(r.epochs) == 0 || !slices.Equal(r.epochs[len(r.epochs)-1].ids, ids) {
 			r.epochs = append(r.epochs, epoch{start: now, ids: ids, first: !r.seen})
@@ -107,9 +137,6 @@ func (r *Ring) evaluateLocked(now time.Time) {
 			r.signal()
 		}
 		r.members = members
-		for _, m := range members {
-			r.deadline = earliest(r.deadline, m.Expires)
-		}
 		r.pruneLocked(now)
 	}
 	if r.fenceOpen {
@@ -123,37 +150,33 @@ func (r *Ring) evaluateLocked(now time.Time) {
 	}
 }
 
-// liveLocked returns the members whose Leases have not expired at now,
-// sorted by identity. A Lease counts when readLease says it does: signed with
-// the ring's token, named LeasePrefix+holderIdentity (so an identity appears
-// once), with a renewTime and a positive duration. Others are logged once by
-// name (ignoreLocked); names of Leases gone or counting again are forgotten.
-func (r *Ring) liveLocked(leases []*coordinationv1.Lease, now time.Time) []Member {
-	var out []Member
-	ignored := map[string]bool{}
-	for _, l := range leases {
-		v, why := readLease(l, r.name, r.token)
-		if why != "" {
-			if l.DeletionTimestamp == nil {
-				ignored[l.Name] = true
-				r.ignoreLocked(l.Name, why)
-			}
-			continue
-		}
-		if exp := v.renewTime.Add(v.duration); exp.After(now) {
-			out = append(out, Member{Identity: v.identity, Address: v.address, Expires: exp})
-		}
+// trustLocked records whether the watch is current, saying once that the
+// view froze when it stops being so, and once that it is current again.
+func (r *Ring) trustLocked(trusted bool) {
+	if trusted == r.trusted {
+		return
 	}
-	for name := range r.ignored {
-		if !ignored[name] {
-			delete(r.ignored, name)
-		}
+	if !trusted {
+		r.log.Warn("ring view frozen: the watch has not shown this replica's recent renewals; dropping no member and starting no mutation until it does",
+			"lease", r.leaseName, "ring", r.name)
+		r.frozeLogged = true
+	} else if r.frozeLogged {
+		r.log.Info("ring view current again", "lease", r.leaseName, "ring", r.name)
+		r.frozeLogged = false
 	}
-	if len(r.ignored) < maxIgnored {
-		r.ignoredFull = false
+	r.trusted = trusted
+	r.signal() // May's answers change
+}
+
+// selfLiveLocked returns this replica's own entry and whether it is a live
+// member at now: its last renewal is less than LeaseDuration old (the others
+// see its Lease expire no sooner).
+func (r *Ring) selfLiveLocked(now time.Time) (Member, bool) {
+	if !r.running || r.lastRenew.IsZero() {
+		return Member{}, false
 	}
-	sortMembers(out)
-	return out
+	m := Member{Identity: r.identity, Address: r.address, Expires: r.lastRenew.Add(r.leaseDuration)}
+	return m, now.Before(m.Expires)
 }
 
 func sortMembers(ms []Member) {

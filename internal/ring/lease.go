@@ -103,6 +103,14 @@ func instanceOf(l *coordinationv1.Lease) string {
 	return l.Annotations[InstanceAnnotation]
 }
 
+// renewTimeOf returns l's renewTime, zero when it has none.
+func renewTimeOf(l *coordinationv1.Lease) time.Time {
+	if l == nil || l.Spec.RenewTime == nil {
+		return time.Time{}
+	}
+	return l.Spec.RenewTime.Time
+}
+
 // newInstance returns a random id for one process's hold of its Lease.
 func newInstance() string {
 	b := make([]byte, 12)

@@ -80,15 +80,16 @@ type replica struct {
 	err    error
 }
 
-// join starts a replica named id in namespace ns; it stops when the test ends.
-func join(t *testing.T, ns, id string) *replica {
+// join starts a replica named id in namespace ns, with its Options changed
+// by each of with; it stops when the test ends.
+func join(t *testing.T, ns, id string, with ...func(*Options)) *replica {
 	t.Helper()
 	l, logs := &link{}, &logBuffer{}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.Wrap(l.wrap)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	r, err := New(Options{
+	opts := Options{
 		Client:        client,
 		Token:         testToken,
 		Namespace:     ns,
@@ -97,7 +98,11 @@ func join(t *testing.T, ns, id string) *replica {
 		Address:       "http://" + id + ".test:8082",
 		LeaseDuration: testLease,
 		Logger:        logs.logger(),
-	})
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	r, err := New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	rep := &replica{Ring: r, link: l, logs: logs, cancel: cancel, done: make(chan struct{})}

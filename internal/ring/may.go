@@ -8,8 +8,9 @@ import (
 
 // May reports whether this replica may mutate what key names now.
 //
-// owned is false when another member owns key, or when there is no live
-// member (before Run has seen the ring, after it returns); after is then 0.
+// owned is false when another member owns key, or when this replica is not
+// a live member (before Run has seen the ring, after it returns, while its
+// Lease is expired); after is then 0.
 //
 // When this replica owns key, after is 0 if it may mutate now, else how long
 // to wait before asking again:
@@ -17,13 +18,19 @@ import (
 //     LeaseDuration-RenewEvery old or older), after is RenewEvery, the time to
 //     the next renewal attempt: a replica that cannot renew stops mutating
 //     before the others can see its Lease expire;
+//   - while its view is frozen (the watch has not shown its own recent
+//     renewals, see Members), after is RenewEvery: a stalled watch would not
+//     show a member that joined and won key, so it starts nothing new;
 //   - until it has owned key for one LeaseDuration, after is the rest of it,
 //     when the previous owner is still a member: a new owner waits until the
-//     previous owner has seen the change (or its Lease has expired, and it
-//     stopped before). A key won because its owner left (a graceful leave
-//     deletes the Lease after the replica stopped; an expired Lease means its
-//     replica stopped RenewEvery before) is mutable at once, so a replica
-//     killed is taken over one LeaseDuration after its last renewal.
+//     previous owner has seen the change through its watch, or has stopped
+//     starting work because its watch is stalled (which it notices within
+//     LeaseDuration-RenewEvery/4, see viewWindow), or its Lease has expired
+//     and it stopped before. A key won because its owner left (a graceful
+//     leave deletes the Lease after the replica stopped; an expired Lease
+//     means its replica stopped RenewEvery before) is mutable at once, so a
+//     replica killed is taken over one LeaseDuration after its last renewal
+//     was seen.
 //
 // Ownership is dated from this replica's own history of membership (see
 // mayFromLocked): losing key and winning it back from a live member restarts
@@ -39,7 +46,7 @@ func (r *Ring) May(key string) (owned bool, after time.Duration) {
 	if i < 0 || r.members[i].Identity != r.identity {
 		return false, 0
 	}
-	if !r.freshLocked(now) {
+	if !r.freshLocked(now) || !r.trusted {
 		return true, r.renewEvery
 	}
 	from := r.mayFromLocked(key)
@@ -56,8 +63,8 @@ func (r *Ring) May(key string) (owned bool, after time.Duration) {
 // the others can see it expire) or the replica leaves the ring. It is
 // cancelled at once when the Lease is stale already. Work that mutates runs
 // under it; a later fresh renewal does not revive it, ask for a new one. Its
-// resources are released when ctx ends or the fence closes, so derive it from
-// a context that ends (one reconcile's).
+// resources are released when ctx ends or the fence closes, so derive it
+// from a context that ends (one reconcile's).
 func (r *Ring) Fence(ctx context.Context) context.Context {
 	r.mu.Lock()
 	r.refreshLocked(r.clock.Now())

@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 )
 
@@ -248,4 +249,31 @@ func TestALeaseNotSignedWithTheRingsTokenIsNotAMember(t *testing.T) {
 	require.NoError(t, err)
 	waitMembers(t, testRenew, reps, "a", "b", "c", "w")
 	waitMembers(t, 2*testLease, reps, "a", "b", "c")
+}
+
+// skewedClock is the real clock, off by skew.
+type skewedClock struct {
+	clock.RealClock
+	skew time.Duration
+}
+
+func (c skewedClock) Now() time.Time                  { return time.Now().Add(c.skew) }
+func (c skewedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+func TestAReplicaWhoseClockIsElevenSecondsBehindIsAMemberLikeTheOthers(t *testing.T) {
+	ns := cluster.Namespace(t)
+	reps := []*replica{join(t, ns, "a"), join(t, ns, "b"), join(t, ns, "c", func(o *Options) {
+		o.Clock = skewedClock{skew: -11 * time.Second}
+	})}
+	waitMembers(t, testRenew, reps, "a", "b", "c")
+	// A measuring window: a lease duration and a renewal in which nobody is dropped.
+	for end := time.Now().Add(testLease + testRenew); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, r := range reps {
+			require.Equal(t, []string{"a", "b", "c"}, identities(r.Members()), "%s keeps every member", r.identity)
+		}
+	}
+	ks := keys(30)
+	for _, r := range reps {
+		assert.Equal(t, bruteOwners(ks, "a", "b", "c"), owners(r, ks), "%s agrees on the owners", r.identity)
+	}
 }

@@ -25,7 +25,10 @@ type sim struct {
 	r      *Ring
 	clk    *clocktesting.FakeClock
 	leases map[string]*coordinationv1.Lease
-	logs   *logBuffer
+	// stalled, when not nil, is what the watch cache shows: a copy taken
+	// when the watch stalled.
+	stalled []*coordinationv1.Lease
+	logs    *logBuffer
 }
 
 const simLease, simRenew = 15 * time.Second, 5 * time.Second
@@ -39,6 +42,9 @@ func newSim(t *testing.T, self string) *sim {
 	r.mu.Lock()
 	r.running, r.runCtx = true, t.Context()
 	r.leases = func() []*coordinationv1.Lease {
+		if s.stalled != nil {
+			return s.stalled
+		}
 		var out []*coordinationv1.Lease
 		for _, l := range s.leases {
 			out = append(out, l)
@@ -68,6 +74,17 @@ func (s *sim) renewBy(id string, skew time.Duration) *sim {
 		s.leases[id] = signedLease("ferry", id, "proc-"+id, "", now, simLease)
 	}
 	return s
+}
+
+// stall freezes what the watch shows (nil: it catches up again).
+func (s *sim) stall(on bool) *sim {
+	s.stalled = nil
+	if on {
+		for _, l := range s.leases {
+			s.stalled = append(s.stalled, l)
+		}
+	}
+	return s.eval()
 }
 
 // leave deletes the Leases of ids.
@@ -223,12 +240,19 @@ func TestMayWaitsUntilThisReplicaHasOwnedAKeyForOneLeaseDuration(t *testing.T) {
 		},
 		wantOwned: true, wantAfter: simRenew,
 	}, {
-		name: "a replica a moment before going stale still may",
+		name: "a replica whose renewals fail may until its watch has not shown one for the view window",
 		key:  ofAEither,
 		script: func(s *sim) {
-			s.renew("a", "b").run(simLease, "a", "b").step(simLease - simRenew - time.Millisecond)
+			s.renew("a", "b").run(simLease, "a", "b").step(s.r.viewWindow() - time.Millisecond)
 		},
 		wantOwned: true, wantAfter: 0,
+	}, {
+		name: "a replica whose watch has not shown its renewals for the view window starts nothing new",
+		key:  ofAEither,
+		script: func(s *sim) {
+			s.renew("a", "b").run(simLease, "a", "b").step(s.r.viewWindow())
+		},
+		wantOwned: true, wantAfter: simRenew,
 	}, {
 		name: "a replica whose own Lease expired waits again once it renews",
 		key:  ofAEither,

@@ -80,8 +80,8 @@ type Options struct {
 	RenewEvery time.Duration
 	// Clock tells the time; nil means the real clock.
 	Clock clock.Clock
-	// Logger receives renewal failures, joins and leaves, and ignored
-	// Leases; nil discards.
+	// Logger receives renewal failures, joins and leaves, ignored Leases and
+	// a stalled watch; nil discards.
 	Logger *slog.Logger
 }
 
@@ -91,7 +91,11 @@ type Member struct {
 	// Address is its ring endpoint (AddressAnnotation); "" when it has none
 	// or the one on its Lease is not valid (see checkAddress).
 	Address string
-	// Expires is its Lease's renewTime plus leaseDurationSeconds.
+	// Expires is when its Lease expires by the clock of the replica that
+	// lists it: when that replica saw its renewTime change, plus
+	// leaseDurationSeconds (Members), or its renewTime plus
+	// leaseDurationSeconds (Snapshot, and this replica's own entry). A member
+	// kept while this replica's view is frozen may be listed past Expires.
 	Expires time.Time
 }
 
@@ -126,6 +130,10 @@ type Ring struct {
 	seen        bool                           // an epoch was recorded in this run
 	deadline    time.Time                      // when members or the fence next change with time alone
 	lastRenew   time.Time                      // renewTime of this replica's last successful write
+	renewals    []time.Time                    // renewTimes of its last few successful writes, newest last
+	trusted     bool                           // the watch showed a recent renewal of this replica at the last evaluation
+	frozeLogged bool                           // the view was said to be frozen, and not yet to be current again
+	sightings   map[string]*sighting           // by identity: when this replica saw each other member renew
 	ignored     map[string]struct{}            // names of Leases logged as not members
 	ignoredFull bool                           // more ignored than remembered, said once
 	running     bool                           // Run has started and not ended
@@ -189,6 +197,7 @@ func New(opts Options) (*Ring, error) {
 		log:           opts.Logger,
 		changed:       make(chan struct{}, 1),
 		poke:          make(chan struct{}, 1),
+		sightings:     map[string]*sighting{},
 		ignored:       map[string]struct{}{},
 	}, nil
 }
@@ -242,9 +251,13 @@ func (r *Ring) Self() Member {
 	return m
 }
 
-// Members returns the live members (Leases of the ring signed with its token
-// and not expired by this replica's clock), sorted by identity. It is empty before Run has seen the
-// ring and after Run returns.
+// Members returns the live members, sorted by identity: the others whose
+// signed Leases (SignatureAnnotation) this replica saw renewed within their
+// leaseDurationSeconds, by its own clock (expiry.go), and this replica while
+// its own last renewal is less than LeaseDuration old. While the watch does
+// not show this replica's own recent renewals its view is frozen: nobody is
+// dropped (a stalled watch would otherwise make everyone look expired). It is
+// empty before Run has seen the ring and after Run returns.
 func (r *Ring) Members() []Member {
 	r.mu.Lock()
 	defer r.mu.Unlock()

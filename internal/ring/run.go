@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ func (r *Ring) Run(ctx context.Context) error {
 
 	r.mu.Lock()
 	r.running, r.fenceOpen, r.leases, r.members, r.epochs, r.deadline, r.seen = false, false, nil, nil, nil, time.Time{}, false
+	r.trusted, r.sightings = false, map[string]*sighting{}
 	r.mu.Unlock()
 	r.signal()
 	return leaveErr
@@ -153,12 +155,20 @@ func (r *Ring) desired(cur *coordinationv1.Lease, now time.Time) *coordinationv1
 	return l
 }
 
+// maxRenewals is how many of its latest renewals a replica recognises in the
+// watch cache (viewTrustedUntilLocked).
+const maxRenewals = 4
+
 // renewed records a successful write of renewTime=at and opens the fence
 // again if it was closed.
 func (r *Ring) renewed(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastRenew = at
+	r.renewals = append(r.renewals, at)
+	if len(r.renewals) > maxRenewals {
+		r.renewals = slices.Delete(r.renewals, 0, len(r.renewals)-maxRenewals)
+	}
 	if !r.fenceOpen && r.running && r.freshLocked(r.clock.Now()) {
 		r.fence, r.closeFn = context.WithCancelCause(r.runCtx)
 		r.fenceOpen = true

@@ -14,6 +14,12 @@ import (
 // who owns what. The same defaults as Options apply to empty names; token is
 // the ring's (Options.Token), and a Lease whose signature it does not verify
 // is not listed.
+//
+// Unlike Members, which judges expiry by when it saw each Lease renewed,
+// Snapshot sees each Lease once, so it judges by renewTime against this
+// process's clock: a member whose clock runs behind may be missing, one whose
+// clock runs ahead listed after it stopped. Its caller decides once, with
+// that margin.
 func Snapshot(ctx context.Context, client kubernetes.Interface, namespace, name, token string) ([]Member, error) {
 	if namespace == "" {
 		namespace = defaultNamespace

@@ -170,9 +170,9 @@ func TestCoordinationIsCheckedLikeEveryOtherKey(t *testing.T) {
 	assert.Equal(t, DefaultRingListen, c.Coordination.Listen)
 	assert.Equal(t, 15*time.Second, c.Coordination.LeaseDurationValue())
 
-	_, err = Parse([]byte(valid+"coordination: {leaseDuration: 1500ms, listen: nowhere, advertise: \"ftp://x\"}\n"), fullEnv)
+	_, err = Parse([]byte(valid+"coordination: {leaseDuration: 1500ms, listen: nowhere, advertise: \"ftp://x\", namespace: Ferry_System, ring: \"a ring\"}\n"), fullEnv)
 	require.Error(t, err)
-	for _, want := range []string{"coordination.leaseDuration: \"1500ms\" must be a whole number of seconds", "coordination.listen:", "coordination.advertise:", "coordination.tokenEnv: required"} {
+	for _, want := range []string{"coordination.leaseDuration: \"1500ms\" must be a whole number of seconds", "coordination.listen:", "coordination.advertise:", "coordination.tokenEnv: required", "coordination.namespace: \"Ferry_System\" is not a namespace name", "coordination.ring: \"a ring\" is not a label value"} {
 		assert.Contains(t, err.Error(), want)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Coordination shares the repositories among several replicas of ferry
@@ -12,7 +14,8 @@ import (
 // owned by one live member (internal/ring). Unset, one replica does all.
 type Coordination struct {
 	// Kubeconfig and Context reach the home cluster where the member Leases
-	// live; empty: $KUBECONFIG, then in-cluster (ferry's own cluster).
+	// live; empty: $KUBECONFIG, then ~/.kube/config, then in-cluster
+	// (ferry's own cluster).
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	Context    string `json:"context,omitempty"`
 	// Namespace holds the Leases; default ferry-system.
@@ -68,6 +71,12 @@ func (c *Coordination) validate() []error {
 		case d < 3*time.Second || d%time.Second != 0:
 			add("leaseDuration", "%q must be a whole number of seconds, at least 3s (a Lease keeps whole seconds)", c.LeaseDuration)
 		}
+	}
+	if c.Namespace != "" && len(validation.IsDNS1123Label(c.Namespace)) > 0 {
+		add("namespace", "%q is not a namespace name (lowercase letters, digits and '-', at most 63)", c.Namespace)
+	}
+	if c.Ring != "" && len(validation.IsValidLabelValue(c.Ring)) > 0 {
+		add("ring", "%q is not a label value (letters, digits, '-', '_' and '.', at most 63): it labels the Leases ferry.dev/ring", c.Ring)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not an address; expected host:port such as \":8082\"", c.Listen)

@@ -24,13 +24,22 @@ import (
 // server sends each renewal once to each member instead of answering every
 // member's LIST of every Lease each period. Expiry needs no event: a timer
 // fires at the earliest one (expiry.go).
+//
+// The watch also tells this replica when another process deletes or
+// rewrites its own Lease (ownLeaseEvent): the fence closes at once.
 func (r *Ring) follow(ctx context.Context) {
 	inf := coordinationinformers.NewFilteredLeaseInformer(r.client, r.namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = RingLabel + "=" + r.name })
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { r.wake() },
-		UpdateFunc: func(any, any) { r.wake() },
-		DeleteFunc: func(any) { r.wake() },
+		AddFunc: func(any) { r.wake() },
+		UpdateFunc: func(old, cur any) {
+			r.ownLeaseEvent(old, cur)
+			r.wake()
+		},
+		DeleteFunc: func(old any) {
+			r.ownLeaseEvent(old, nil)
+			r.wake()
+		},
 	})
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -83,6 +92,33 @@ func (r *Ring) follow(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// ownLeaseEvent closes the fence when the watch shows this replica's Lease,
+// as this process wrote it, deleted (cur nil) or replaced by a version
+// another process wrote (another instance, or none). The watch delivers a
+// Lease's versions in order, so such a change was made after the write it
+// replaces; a version of this process's replacing a foreign one is its own
+// takeover, and changes of Leases it never wrote are not its concern.
+func (r *Ring) ownLeaseEvent(old, cur any) {
+	if d, ok := old.(cache.DeletedFinalStateUnknown); ok {
+		old = d.Obj
+	}
+	was, _ := old.(*coordinationv1.Lease)
+	if was == nil || was.Name != r.leaseName || instanceOf(was) != r.instance {
+		return
+	}
+	now, _ := cur.(*coordinationv1.Lease)
+	if now != nil && instanceOf(now) == r.instance {
+		return
+	}
+	how := "deleted"
+	if now != nil {
+		how = "rewritten by another process"
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loseLocked(renewTimeOf(was), how)
 }
 
 // refreshLocked re-evaluates when a deadline has passed that the evaluation
@@ -170,9 +206,10 @@ func (r *Ring) trustLocked(trusted bool) {
 
 // selfLiveLocked returns this replica's own entry and whether it is a live
 // member at now: its last renewal is less than LeaseDuration old (the others
-// see its Lease expire no sooner).
+// see its Lease expire no sooner) and no other process deleted or rewrote
+// its Lease since.
 func (r *Ring) selfLiveLocked(now time.Time) (Member, bool) {
-	if !r.running || r.lastRenew.IsZero() {
+	if !r.running || r.lastRenew.IsZero() || !r.lostOf.IsZero() {
 		return Member{}, false
 	}
 	m := Member{Identity: r.identity, Address: r.address, Expires: r.lastRenew.Add(r.leaseDuration)}

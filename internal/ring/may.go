@@ -10,7 +10,7 @@ import (
 //
 // owned is false when another member owns key, or when this replica is not
 // a live member (before Run has seen the ring, after it returns, while its
-// Lease is expired); after is then 0.
+// Lease is lost to another process or expired); after is then 0.
 //
 // When this replica owns key, after is 0 if it may mutate now, else how long
 // to wait before asking again:
@@ -60,11 +60,12 @@ func (r *Ring) May(key string) (owned bool, after time.Duration) {
 
 // Fence returns a context derived from ctx that is cancelled, with cause
 // ErrFenced, as soon as this replica's Lease goes stale (RenewEvery before
-// the others can see it expire) or the replica leaves the ring. It is
-// cancelled at once when the Lease is stale already. Work that mutates runs
-// under it; a later fresh renewal does not revive it, ask for a new one. Its
-// resources are released when ctx ends or the fence closes, so derive it
-// from a context that ends (one reconcile's).
+// the others can see it expire), the watch shows another process deleted or
+// rewrote it, or the replica leaves the ring. It is cancelled at once when
+// the Lease is stale or lost already. Work that mutates runs under it; a
+// later fresh renewal does not revive it, ask for a new one. Its resources
+// are released when ctx ends or the fence closes, so derive it from a context
+// that ends (one reconcile's).
 func (r *Ring) Fence(ctx context.Context) context.Context {
 	r.mu.Lock()
 	r.refreshLocked(r.clock.Now())

@@ -25,7 +25,8 @@ const (
 	// AddressAnnotation carries the member's ring endpoint, e.g. http://10.1.2.3:8082.
 	AddressAnnotation = "ferry.dev/address"
 	// InstanceAnnotation carries a random id of the process holding the
-	// Lease, new in every New.
+	// Lease, new in every New: two processes with one identity (a
+	// collision) are told apart by it.
 	InstanceAnnotation = "ferry.dev/instance"
 	// SignatureAnnotation carries the hex HMAC-SHA256, keyed by the ring's
 	// token, of the ring's name, the identity, the address, the duration, the
@@ -43,8 +44,9 @@ const (
 )
 
 // ErrFenced is the cause of a Fence context's cancellation: this replica's
-// Lease went stale (it could not renew it in time) or the replica left the ring.
-var ErrFenced = errors.New("ring: this replica's lease is stale or it left the ring")
+// Lease went stale (it could not renew it in time), another process deleted
+// or rewrote it, or the replica left the ring.
+var ErrFenced = errors.New("ring: this replica's lease is stale, lost, or it left the ring")
 
 // Options configures New. Client and Token are required.
 type Options struct {
@@ -66,8 +68,8 @@ type Options struct {
 	Identity string
 	// Address is how other members reach this one's Handler: http or
 	// https, a host and a port, nothing else (http://10.1.2.3:8082; a
-	// trailing "/" is dropped). It is carried on the Lease, signed; "" means other
-	// members cannot forward to this one.
+	// trailing "/" is dropped). It is carried on the Lease, signed; "" means
+	// other members cannot forward to this one.
 	Address string
 	// LeaseDuration is how long a Lease lives unrenewed; 0 means 15s. It is
 	// written in whole seconds (leaseDurationSeconds), so it must be a whole
@@ -80,8 +82,8 @@ type Options struct {
 	RenewEvery time.Duration
 	// Clock tells the time; nil means the real clock.
 	Clock clock.Clock
-	// Logger receives renewal failures, joins and leaves, ignored Leases and
-	// a stalled watch; nil discards.
+	// Logger receives renewal failures, joins and leaves, a lost Lease, an
+	// identity collision, ignored Leases and a stalled watch; nil discards.
 	Logger *slog.Logger
 }
 
@@ -119,24 +121,33 @@ type Ring struct {
 	changed chan struct{} // Changed; capacity 1, sent to without blocking
 	poke    chan struct{} // wakes the evaluation loop; capacity 1
 
-	// held is the Lease as this replica last wrote it; only Run's renewal
-	// goroutine touches it.
+	// held is the Lease as this replica last wrote it, or read it to take it
+	// over; only Run's renewal goroutine touches it.
 	held *coordinationv1.Lease
 
-	mu          sync.Mutex
-	leases      func() []*coordinationv1.Lease // the watch's cache; nil until it has synced
-	members     []Member                       // live, sorted by identity
-	epochs      []epoch                        // membership history, oldest first
-	seen        bool                           // an epoch was recorded in this run
-	deadline    time.Time                      // when members or the fence next change with time alone
-	lastRenew   time.Time                      // renewTime of this replica's last successful write
-	renewals    []time.Time                    // renewTimes of its last few successful writes, newest last
-	trusted     bool                           // the watch showed a recent renewal of this replica at the last evaluation
-	frozeLogged bool                           // the view was said to be frozen, and not yet to be current again
-	sightings   map[string]*sighting           // by identity: when this replica saw each other member renew
-	ignored     map[string]struct{}            // names of Leases logged as not members
-	ignoredFull bool                           // more ignored than remembered, said once
-	running     bool                           // Run has started and not ended
+	// rival is the other process's Lease under this replica's name as
+	// renewals last read it (an identity collision); only Run's renewal
+	// goroutine touches it.
+	rival *sighting
+
+	mu        sync.Mutex
+	leases    func() []*coordinationv1.Lease // the watch's cache; nil until it has synced
+	members   []Member                       // live, sorted by identity
+	epochs    []epoch                        // membership history, oldest first
+	seen      bool                           // an epoch was recorded in this run
+	deadline  time.Time                      // when members or the fence next change with time alone
+	lastRenew time.Time                      // renewTime of this replica's last successful write
+	renewals  []time.Time                    // renewTimes of its last few successful writes, newest last
+	writing   time.Time                      // renewTime of the write in flight; zero when none
+	// lostOf is the renewTime of this replica's own Lease as it was when
+	// another process deleted or rewrote it; zero while it holds its Lease.
+	lostOf      time.Time
+	trusted     bool                 // the watch showed a recent renewal of this replica at the last evaluation
+	frozeLogged bool                 // the view was said to be frozen, and not yet to be current again
+	sightings   map[string]*sighting // by identity: when this replica saw each other member renew
+	ignored     map[string]struct{}  // names of Leases logged as not members
+	ignoredFull bool                 // more ignored than remembered, said once
+	running     bool                 // Run has started and not ended
 	runCtx      context.Context
 	fence       context.Context // open while fenceOpen; cancelled with ErrFenced
 	closeFn     context.CancelCauseFunc
@@ -254,10 +265,11 @@ func (r *Ring) Self() Member {
 // Members returns the live members, sorted by identity: the others whose
 // signed Leases (SignatureAnnotation) this replica saw renewed within their
 // leaseDurationSeconds, by its own clock (expiry.go), and this replica while
-// its own last renewal is less than LeaseDuration old. While the watch does
-// not show this replica's own recent renewals its view is frozen: nobody is
-// dropped (a stalled watch would otherwise make everyone look expired). It is
-// empty before Run has seen the ring and after Run returns.
+// its own last renewal is less than LeaseDuration old and no other process
+// has deleted or rewritten its Lease since. While the watch does not show
+// this replica's own recent renewals its view is frozen: nobody is dropped
+// (a stalled watch would otherwise make everyone look expired). It is empty
+// before Run has seen the ring and after Run returns.
 func (r *Ring) Members() []Member {
 	r.mu.Lock()
 	defer r.mu.Unlock()

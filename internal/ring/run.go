@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -19,10 +20,20 @@ import (
 //
 // It writes the Lease ferry-member-<Identity> (label ferry.dev/ring=<Name>,
 // holderIdentity, leaseDurationSeconds, renewTime, and the address, instance
-// and signature annotations)
-// once per RenewEvery: one write per period for the whole replica, whatever
-// the number of repositories. A failed renewal is retried every RenewEvery/3
-// until one succeeds. It follows the ring's Leases with a watch (see follow).
+// and signature annotations) once per RenewEvery: one write per period for
+// the whole replica, whatever the number of repositories. A failed renewal is
+// retried every RenewEvery/3 until one succeeds. It follows the ring's Leases
+// with a watch (see follow).
+//
+// It never overwrites the Lease of another live process with the same
+// identity (an identity collision: two rings sharing a home namespace and a
+// name, a `ferry sync` run as the replica): it logs "identity collision",
+// keeps its fence closed and reads the Lease again every RenewEvery, taking
+// it only once the other has let it expire (judged as Members judges expiry).
+// Of two processes with one identity, the one holding the Lease works and
+// the other waits. When another process deletes or rewrites this replica's
+// Lease, the fence closes as soon as the watch shows it, and the replica is
+// a member again only after a renewal sent after it was seen.
 //
 // When ctx ends it stops renewing, closes the fence and deletes its Lease
 // (guarded by the resourceVersion it last wrote, so it never deletes a Lease a
@@ -68,7 +79,10 @@ func (r *Ring) hold(ctx context.Context) error {
 		start := r.clock.Now()
 		next := r.renewEvery
 		err := r.renew(ctx, start)
+		_, collision := errors.AsType[*collisionError](err)
 		switch {
+		case collision:
+			// Logged by renew, once per other process; read again a period later.
 		case err != nil && ctx.Err() == nil:
 			// Warn once per outage; the retries are Debug.
 			level := slog.LevelWarn
@@ -85,42 +99,115 @@ func (r *Ring) hold(ctx context.Context) error {
 	}
 }
 
-// renew writes renewTime=now to the Lease: one Update in the steady state. The
-// first renewal, and the one after a conflict or a missing Lease, reads it
-// first (or creates it). A renewal is bounded by RenewEvery.
+// collisionError is a renewal that found this replica's Lease held by
+// another live process with the same identity.
+type collisionError struct {
+	lease, instance string
+}
+
+func (e *collisionError) Error() string {
+	return "lease " + e.lease + ": identity collision: held by another live process (instance " + e.instance + ")"
+}
+
+// renew writes renewTime=now to the Lease: one Update in the steady state.
+// The first renewal, and one whose Update finds the Lease changed or gone,
+// reads it (Get) and then creates it, updates it, or backs off from another
+// process holding it (checkRival). A renewal is bounded by RenewEvery.
 func (r *Ring) renew(ctx context.Context, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, r.renewEvery)
 	defer cancel()
 	// The API server keeps microseconds; write, sign and remember the same instant.
 	now = now.Truncate(time.Microsecond)
 	leases := r.client.CoordinationV1().Leases(r.namespace)
-	if r.held == nil {
-		cur, err := leases.Get(ctx, r.leaseName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			created, err := leases.Create(ctx, r.desired(nil, now), metav1.CreateOptions{})
-			if err != nil {
-				return fmt.Errorf("%s: create: %w", r.ref(), err)
+	for reread := false; ; reread = true {
+		if r.held == nil {
+			cur, err := leases.Get(ctx, r.leaseName, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return r.create(ctx, now)
 			}
-			r.held = created
+			if err != nil {
+				return fmt.Errorf("%s: get: %w", r.ref(), err)
+			}
+			if err := r.checkRival(cur); err != nil {
+				return err
+			}
+			r.held = cur
+		}
+		takeover := instanceOf(r.held) != r.instance
+		r.startWrite(now)
+		updated, err := leases.Update(ctx, r.desired(r.held, now), metav1.UpdateOptions{})
+		if err == nil {
+			r.held = updated
 			r.renewed(now)
-			r.log.Info("joined ring", "lease", r.leaseName, "ring", r.name)
+			if takeover {
+				r.log.Info("joined ring", "lease", r.leaseName, "ring", r.name)
+			}
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("%s: get: %w", r.ref(), err)
+		r.startWrite(time.Time{})
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("%s: renew: %w", r.ref(), err)
 		}
-		r.held = cur
+		// Someone else wrote or deleted it since this replica read or wrote
+		// it. Gone: the watch may not have said so yet. Changed: the read
+		// below tells by whom.
+		if apierrors.IsNotFound(err) && !takeover {
+			r.lose(renewTimeOf(r.held), "deleted")
+		}
+		r.held = nil
+		if reread {
+			return fmt.Errorf("%s: renew: %w", r.ref(), err)
+		}
 	}
-	updated, err := leases.Update(ctx, r.desired(r.held, now), metav1.UpdateOptions{})
+}
+
+// create writes the Lease where there is none.
+func (r *Ring) create(ctx context.Context, now time.Time) error {
+	r.startWrite(now)
+	created, err := r.client.CoordinationV1().Leases(r.namespace).Create(ctx, r.desired(nil, now), metav1.CreateOptions{})
 	if err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			r.held = nil // someone else wrote or deleted it: read it again next time
-		}
-		return fmt.Errorf("%s: renew: %w", r.ref(), err)
+		// Already there: another process created it first; the next
+		// attempt reads it.
+		r.startWrite(time.Time{})
+		return fmt.Errorf("%s: create: %w", r.ref(), err)
 	}
-	r.held = updated
+	r.held = created
 	r.renewed(now)
+	r.log.Info("joined ring", "lease", r.leaseName, "ring", r.name)
 	return nil
+}
+
+// checkRival decides whether this replica may write over cur, its Lease as
+// just read: yes when this process wrote it, when it is not a member's (not
+// signed with the token: a forgery or an older ferry's), or when the other
+// process that holds it let it expire; otherwise a *collisionError. Finding
+// it held by another process after this one held it means it was lost.
+func (r *Ring) checkRival(cur *coordinationv1.Lease) error {
+	if instanceOf(cur) == r.instance {
+		r.rival = nil
+		return nil
+	}
+	r.mu.Lock()
+	r.loseLocked(r.lastRenew, "rewritten by another process")
+	r.mu.Unlock()
+	v, why := readLease(cur, r.name, r.token)
+	if why != "" {
+		r.rival = nil
+		return nil
+	}
+	now := r.clock.Now()
+	logged := r.rival != nil && r.rival.instance == v.instance
+	s := observe(r.rival, v, now)
+	r.rival = &s
+	if !now.Before(s.expires(v.duration)) {
+		r.log.Info("ring lease of another process with this identity expired; taking it over", "lease", r.leaseName, "ring", r.name, "instance", v.instance)
+		return nil
+	}
+	if !logged {
+		r.log.Warn("identity collision: another live process holds this replica's ring lease; waiting until it expires",
+			"lease", r.leaseName, "ring", r.name, "instance", v.instance)
+	}
+	return &collisionError{lease: r.namespace + "/" + r.leaseName, instance: v.instance}
 }
 
 // desired is the Lease as this replica holds it at now, built on cur (the
@@ -155,19 +242,33 @@ func (r *Ring) desired(cur *coordinationv1.Lease, now time.Time) *coordinationv1
 	return l
 }
 
+// startWrite records the renewTime of the write about to be sent (zero: the
+// write is over, and failed), so that a loss the watch shows while it is in
+// flight is told apart from one it replaces (loseLocked).
+func (r *Ring) startWrite(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writing = at
+}
+
 // maxRenewals is how many of its latest renewals a replica recognises in the
 // watch cache (viewTrustedUntilLocked).
 const maxRenewals = 4
 
 // renewed records a successful write of renewTime=at and opens the fence
-// again if it was closed.
+// again if it was closed. It ends a loss the watch showed before this write
+// was sent; not one of this write itself.
 func (r *Ring) renewed(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writing = time.Time{}
 	r.lastRenew = at
 	r.renewals = append(r.renewals, at)
 	if len(r.renewals) > maxRenewals {
 		r.renewals = slices.Delete(r.renewals, 0, len(r.renewals)-maxRenewals)
+	}
+	if !r.lostOf.IsZero() && !r.lostOf.Equal(at) {
+		r.lostOf = time.Time{}
 	}
 	if !r.fenceOpen && r.running && r.freshLocked(r.clock.Now()) {
 		r.fence, r.closeFn = context.WithCancelCause(r.runCtx)
@@ -177,28 +278,74 @@ func (r *Ring) renewed(at time.Time) {
 	r.wake() // the fence's deadline moved
 }
 
-// freshLocked reports whether this replica's last renewal is recent enough to
-// mutate: less than LeaseDuration-RenewEvery old, so it stops RenewEvery
+// lose is loseLocked under the lock.
+func (r *Ring) lose(of time.Time, how string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loseLocked(of, how)
+}
+
+// loseLocked records that another process deleted or rewrote this replica's
+// Lease as it was when this process wrote renewTime=of, closes the fence at
+// once and drops this replica from its members until a later write succeeds.
+// A loss of an older write (one a later write of this process's already
+// replaced, e.g. a delete the watch delivers after this replica created the
+// Lease again) is ignored.
+func (r *Ring) loseLocked(of time.Time, how string) {
+	switch {
+	case of.IsZero():
+		return
+	case !r.writing.IsZero() && of.Equal(r.writing):
+		// The write in flight landed and was lost already.
+	case of.Equal(r.lastRenew):
+		if !r.lostOf.IsZero() {
+			return // lost already, perhaps the write in flight too
+		}
+	default:
+		return
+	}
+	if r.lostOf.IsZero() {
+		r.log.Warn("ring lease lost: another process deleted or rewrote it; fenced until a renewal of this replica's succeeds",
+			"lease", r.leaseName, "ring", r.name, "how", how)
+	}
+	r.lostOf = of
+	if r.fenceOpen {
+		r.closeFn(ErrFenced)
+		r.fenceOpen = false
+	}
+	r.signal()
+	r.evaluateLocked(r.clock.Now())
+	r.wake()
+}
+
+// freshLocked reports whether this replica may mutate: it holds its Lease
+// (no other process deleted or rewrote it since its last renewal) and that
+// renewal is less than LeaseDuration-RenewEvery old, so it stops RenewEvery
 // before the others can see its Lease expire.
 func (r *Ring) freshLocked(now time.Time) bool {
-	return r.running && !r.lastRenew.IsZero() && now.Before(r.staleAt())
+	return r.running && !r.lastRenew.IsZero() && r.lostOf.IsZero() && now.Before(r.staleAt())
 }
 
 func (r *Ring) staleAt() time.Time {
 	return r.lastRenew.Add(r.leaseDuration - r.renewEvery)
 }
 
-// leave deletes the Lease this replica last wrote, bounded by RenewEvery.
+// leave deletes the Lease this replica last wrote, bounded by RenewEvery;
+// nothing when it holds none (never written, or lost to another process).
 func (r *Ring) leave(ctx context.Context) error {
-	if r.held == nil {
+	r.mu.Lock()
+	lost := !r.lostOf.IsZero()
+	r.mu.Unlock()
+	held := r.held
+	r.held = nil
+	if held == nil || instanceOf(held) != r.instance || lost {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.renewEvery)
 	defer cancel()
 	err := r.client.CoordinationV1().Leases(r.namespace).Delete(ctx, r.leaseName, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{ResourceVersion: &r.held.ResourceVersion},
+		Preconditions: &metav1.Preconditions{ResourceVersion: &held.ResourceVersion},
 	})
-	r.held = nil
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("%s: leave: %w", r.ref(), err)
 	}

@@ -170,6 +170,7 @@ func (r *Ring) evaluateLocked(now time.Time) {
 		if len(r.epochs) == 0 || !slices.Equal(r.epochs[len(r.epochs)-1].ids, ids) {
 			r.epochs = append(r.epochs, epoch{start: now, ids: ids, first: !r.seen})
 			r.seen = true
+			r.departLocked(r.members, members, now)
 			r.signal()
 		}
 		r.members = members

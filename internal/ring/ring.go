@@ -147,6 +147,7 @@ type Ring struct {
 	sightings   map[string]*sighting // by identity: when this replica saw each other member renew
 	ignored     map[string]struct{}  // names of Leases logged as not members
 	ignoredFull bool                 // more ignored than remembered, said once
+	gone        map[string]time.Time // by identity: when a member was last dropped (Departed)
 	running     bool                 // Run has started and not ended
 	runCtx      context.Context
 	fence       context.Context // open while fenceOpen; cancelled with ErrFenced
@@ -210,6 +211,7 @@ func New(opts Options) (*Ring, error) {
 		poke:          make(chan struct{}, 1),
 		sightings:     map[string]*sighting{},
 		ignored:       map[string]struct{}{},
+		gone:          map[string]time.Time{},
 	}, nil
 }
 

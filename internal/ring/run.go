@@ -59,7 +59,7 @@ func (r *Ring) Run(ctx context.Context) error {
 
 	r.mu.Lock()
 	r.running, r.fenceOpen, r.leases, r.members, r.epochs, r.deadline, r.seen = false, false, nil, nil, nil, time.Time{}, false
-	r.trusted, r.sightings = false, map[string]*sighting{}
+	r.trusted, r.sightings, r.gone = false, map[string]*sighting{}, map[string]time.Time{}
 	r.mu.Unlock()
 	r.signal()
 	return leaveErr

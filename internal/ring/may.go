@@ -25,8 +25,8 @@ import (
 //     when the previous owner is still a member: a new owner waits until the
 //     previous owner has seen the change through its watch, or has stopped
 //     starting work because its watch is stalled (which it notices within
-//     LeaseDuration-RenewEvery/4, see viewWindow), or its Lease has expired
-//     and it stopped before. A key won because its owner left (a graceful
+//     the view window, see viewWindow), or its Lease has expired and it
+//     stopped before. A key won because its owner left (a graceful
 //     leave deletes the Lease after the replica stopped; an expired Lease
 //     means its replica stopped RenewEvery before) is mutable at once, so a
 //     replica killed is taken over one LeaseDuration after its last renewal

@@ -77,7 +77,7 @@ func (n Notification) valid() string {
 // and a request signed for another member is refused too. An empty token or
 // self refuses every request. Other paths are 404, other methods 405; a nil
 // func makes its endpoint answer 501.
-func Handler(self, token string, notify func(Notification) bool, status func() ([]byte, error)) http.Handler {
+func Handler(token, self string, notify func(Notification) bool, status func() ([]byte, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var method string
 		switch r.URL.Path {

@@ -118,7 +118,7 @@ func TestHandlerServesOnlyMembersWithTheToken(t *testing.T) {
 			if tc.noStatus {
 				status = nil
 			}
-			h := Handler("b", token, n.notify, status)
+			h := Handler(token, "b", n.notify, status)
 			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
 			body, now := []byte(tc.body), time.Now()
 			switch tc.auth {
@@ -169,7 +169,7 @@ func serve(t *testing.T, id string, h http.Handler) Member {
 func TestForwardAndFetchStatusReachAMemberOverARealListener(t *testing.T) {
 	t.Parallel()
 	n := &notes{}
-	m := serve(t, "b", Handler("b", testToken, n.notify, func() ([]byte, error) { return []byte(`{"owner":"b"}`), nil }))
+	m := serve(t, "b", Handler(testToken, "b", n.notify, func() ([]byte, error) { return []byte(`{"owner":"b"}`), nil }))
 	client := &http.Client{}
 
 	require.NoError(t, Forward(t.Context(), client, m, testToken, Notification{Repository: "models", Kind: KindPush}))
@@ -201,7 +201,7 @@ func TestForwardTriesOnceMoreOnlyWhenTheFirstAttemptGotNoAnswer(t *testing.T) {
 	t.Parallel()
 	var attempts atomic.Int32
 	n := &notes{}
-	inner := Handler("b", testToken, n.notify, nil)
+	inner := Handler(testToken, "b", n.notify, nil)
 	flaky := serve(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if attempts.Add(1) == 1 {
 			// Drop the connection without an answer, as a restarting peer would.
@@ -219,7 +219,7 @@ func TestForwardTriesOnceMoreOnlyWhenTheFirstAttemptGotNoAnswer(t *testing.T) {
 	var busyAttempts atomic.Int32
 	busy := serve(t, "c", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		busyAttempts.Add(1)
-		Handler("c", testToken, func(Notification) bool { return false }, nil).ServeHTTP(w, r)
+		Handler(testToken, "c", func(Notification) bool { return false }, nil).ServeHTTP(w, r)
 	}))
 	err := Forward(t.Context(), &http.Client{}, busy, testToken, Notification{Repository: "models", Kind: KindPush})
 	assert.ErrorContains(t, err, "member c: notify models: answered 503")
@@ -246,7 +246,7 @@ func TestForwardAndFetchStatusGiveUpWithinTheirBounds(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), time.Second, "FetchStatus honours a shorter deadline of its caller")
 
-	huge := serve(t, "c", Handler("c", testToken, nil, func() ([]byte, error) {
+	huge := serve(t, "c", Handler(testToken, "c", nil, func() ([]byte, error) {
 		return make([]byte, MaxStatusBytes+1), nil
 	}))
 	_, err = FetchStatus(t.Context(), &http.Client{}, huge, testToken)

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,12 +32,17 @@ import (
 // coordination.leaseDuration accepts.
 const ringLease = 3 * time.Second
 
+// ringCanary is the ring's token in these tests: it must never show.
+const ringCanary = "ring-CANARY-token"
+
 // fleet is three `ferry serve` processes sharing thirty repositories through
 // a ring on the shared cluster, which is both their home cluster (each
 // reaches it for its Lease through a proxy of its own, so the test can cut
-// one off) and the clusters their environments deploy to.
+// one off) and the clusters their environments deploy to (each through
+// another proxy of its own, which records every object it writes).
 type fleet struct {
-	t       *testing.T
+	root    *testing.T // owns the processes and servers, for the whole test
+	t       *testing.T // the running subtest, for assertions
 	bin     string
 	ns      string // the ring's Leases
 	prefix  string // of the environments' namespaces
@@ -43,7 +50,8 @@ type fleet struct {
 	trees   map[string]*testenv.WorkTree
 	ids     []string
 	configs map[string]string // ferry.yaml by identity
-	proxies map[string]*faulttest.APIProxy
+	proxies map[string]*faulttest.APIProxy // to the home cluster
+	writes  *writeLog                      // every object write, by replica
 	ferries map[string]*testenv.Ferry
 	records *apply.Applier
 	rounds  int
@@ -56,7 +64,7 @@ func newFleet(t *testing.T, n int) *fleet {
 	c := sharedCluster(t)
 	seq := e2eSeq.Add(1)
 	f := &fleet{
-		t: t, bin: testenv.BuildFerry(t), ns: c.Namespace(t), prefix: fmt.Sprintf("ring-%d-%d", os.Getpid()%100000, seq),
+		root: t, t: t, writes: &writeLog{}, bin: testenv.BuildFerry(t), ns: c.Namespace(t), prefix: fmt.Sprintf("ring-%d-%d", os.Getpid()%100000, seq),
 		ids: []string{"ferry-0", "ferry-1", "ferry-2"}, trees: map[string]*testenv.WorkTree{},
 		configs: map[string]string{}, proxies: map[string]*faulttest.APIProxy{}, ferries: map[string]*testenv.Ferry{},
 	}
@@ -88,21 +96,23 @@ func newFleet(t *testing.T, n int) *fleet {
     allowLocal: true
     github: {owner: acme, repo: %s}
     environments:
-      - {name: dev, path: environments/dev, cluster: {kubeconfig: %q}}
-`, name, srv.URL, name, name, c.Kubeconfig)
+      - {name: dev, path: environments/dev, cluster: {kubeconfig: %%q}}
+`, name, srv.URL, name, name)
 	}
 	for _, id := range f.ids {
 		f.proxies[id] = faulttest.NewAPIProxy(t, c.Config)
-		f.configs[id] = f.config(f.proxies[id].Kubeconfig(t), f.repos...)
+		envs := faulttest.NewAPIProxy(t, c.Config)
+		envs.SetGate(faulttest.NewGate(math.MaxInt, func(r *http.Request) bool { f.writes.note(id, r); return false }))
+		f.configs[id] = f.config(f.proxies[id].Kubeconfig(t), envs.Kubeconfig(t), f.repos...)
 	}
 	return f
 }
 
 // config writes a ferry.yaml of the ring over repos, with a data directory
-// of its own and the home cluster reached through kubeconfig, and returns
-// its path.
-func (f *fleet) config(kubeconfig string, repos ...string) string {
-	f.t.Helper()
+// of its own, the home cluster reached through home and the environments'
+// through envs, and returns its path.
+func (f *fleet) config(home, envs string, repos ...string) string {
+	f.root.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `listen: 127.0.0.1:0
 adminListen: 127.0.0.1:0
@@ -117,12 +127,12 @@ coordination:
   listen: 127.0.0.1:0
   tokenEnv: FERRY_TEST_RING_TOKEN
 repositories:
-`, f.t.TempDir(), kubeconfig, f.ns, ringLease)
+`, f.root.TempDir(), home, f.ns, ringLease)
 	for _, r := range repos {
-		b.WriteString(f.repoYAML[r])
+		fmt.Fprintf(&b, f.repoYAML[r], envs)
 	}
-	path := filepath.Join(f.t.TempDir(), "ferry.yaml")
-	require.NoError(f.t, os.WriteFile(path, []byte(b.String()), 0o600))
+	path := filepath.Join(f.root.TempDir(), "ferry.yaml")
+	require.NoError(f.root, os.WriteFile(path, []byte(b.String()), 0o600))
 	return path
 }
 
@@ -133,8 +143,8 @@ func roundConfigMap(round int) string {
 // start starts replica id.
 func (f *fleet) start(id string) {
 	f.t.Helper()
-	f.ferries[id] = testenv.StartFerry(f.t, f.bin, f.configs[id], []string{
-		"FERRY_TEST_WEBHOOK_SECRET=" + hookSecret, "FERRY_TEST_RING_TOKEN=ring-CANARY-token", "POD_NAME=" + id,
+	f.ferries[id] = testenv.StartFerry(f.root, f.bin, f.configs[id], []string{
+		"FERRY_TEST_WEBHOOK_SECRET=" + hookSecret, "FERRY_TEST_RING_TOKEN=" + ringCanary, "POD_NAME=" + id,
 	}, 2*time.Minute)
 }
 
@@ -234,11 +244,37 @@ func appliedBy(records map[string]apply.ApplyRecord) map[string]string {
 	return out
 }
 
-// assertNoOverlap checks every inventory's recorded applies: no two
-// replicas ever held one environment at once.
+// writeLog records the object writes each replica sends to the
+// environments' cluster (not its bookkeeping in ferry-system).
+type writeLog struct {
+	mu     sync.Mutex
+	writes []objectWrite
+}
+
+type objectWrite struct {
+	by, method, path string
+	at               time.Time
+}
+
+func (l *writeLog) note(by string, r *http.Request) {
+	if r.Method == http.MethodGet || strings.Contains(r.URL.Path, "/namespaces/ferry-system/") {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes = append(l.writes, objectWrite{by: by, method: r.Method, path: r.URL.Path, at: time.Now()})
+}
+
+// assertNoOverlap checks that no two replicas ever applied one environment
+// at once, from two sides: the windows recorded on each inventory never
+// overlap, and every object write a replica sent, as its proxy saw it, falls
+// inside one of that replica's own windows on the environment it wrote to
+// (a write outside any would be a replica applying without holding the
+// inventory, whose window a failed save never records).
 func (f *fleet) assertNoOverlap() {
 	f.t.Helper()
-	for _, r := range f.repos {
+	windows := map[string][]apply.ApplyRecord{} // by namespace
+	for i, r := range f.repos {
 		records, err := f.records.ApplyRecords(f.t.Context(), apply.Inventory{Repository: r, Environment: "dev"})
 		require.NoError(f.t, err)
 		slices.SortFunc(records, func(a, b apply.ApplyRecord) int { return a.Start.Compare(b.Start) })
@@ -247,7 +283,34 @@ func (f *fleet) assertNoOverlap() {
 			assert.False(f.t, next.Start.Before(prev.End), "%s: the apply by %s from %s overlaps the one by %s until %s",
 				r, next.By, next.Start.Format(time.StampMicro), prev.By, prev.End.Format(time.StampMicro))
 		}
+		windows[fmt.Sprintf("%s-%02d", f.prefix, i)] = records
 	}
+	f.writes.mu.Lock()
+	defer f.writes.mu.Unlock()
+	require.NotEmpty(f.t, f.writes.writes, "the proxies saw the replicas' writes")
+	for _, w := range f.writes.writes {
+		ns := namespaceOf(w.path)
+		records, ok := windows[ns]
+		if !ok {
+			continue // not one of the fleet's environments
+		}
+		inside := slices.ContainsFunc(records, func(rec apply.ApplyRecord) bool {
+			return rec.By == w.by && !w.at.Before(rec.Start) && !w.at.After(rec.End)
+		})
+		assert.True(f.t, inside, "%s %s %s at %s: outside every apply window of %s on %s", w.by, w.method, w.path, w.at.Format(time.StampMicro), w.by, ns)
+	}
+}
+
+// namespaceOf is the namespace an API path writes in: a namespaced object's
+// or the Namespace itself.
+func namespaceOf(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+1 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return ""
 }
 
 func count(owners map[string]string) map[string]int {
@@ -264,126 +327,164 @@ func TestThreeReplicasShareThirtyRepositoriesAndHandThemOverSafely(t *testing.T)
 	for _, id := range f.ids {
 		f.start(id)
 	}
-	// Rendezvous hashing draws each name's owner at random: for 30 names,
-	// each of three replicas owns 10 ± 3 for about two name sets in three
-	// (binomially; ring's TestOwnershipSpreadsEvenly checks the spread on
-	// thousands). These names, with StatefulSet identities, split 7/12/11.
-	all := f.owners(a, b, c)
-	for id, n := range count(all) {
-		assert.InDelta(t, 10, n, 3, "replica %s owns %d of the 30 repositories", id, n)
-	}
-
-	t.Log("every push, its webhook sent to any replica, is applied by the repository's owner")
-	heads := f.round(a, b, c)
-	assert.Equal(t, all, appliedBy(f.applied(heads, time.Minute)))
-
-	t.Log("ferry status from any replica shows every environment with its owner")
-	for _, id := range f.ids {
-		var resp statusResponse
-		err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			body, err := f.ferries[id].Status(ctx)
-			if err != nil {
-				return false, err
-			}
-			resp = statusResponse{}
-			if err := json.Unmarshal(body, &resp); err != nil {
-				return false, err
-			}
-			return !slices.ContainsFunc(resp.Environments, func(s environmentStatus) bool { return s.Revision != heads[s.Repository] }), nil
+	all, two, alone := f.owners(a, b, c), f.owners(a, b), f.owners(a)
+	// Each step runs as a subtest on the same fleet, in order: one that
+	// fails does not hide the others.
+	step := func(name string, fn func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			f.t = t
+			defer func() { f.t = f.root }()
+			fn(t)
 		})
-		require.NoError(t, err, "every environment at its head in %s's status: %+v", id, resp)
-		require.Len(t, resp.Environments, 30)
-		assert.Equal(t, []string{a, b, c}, resp.Members)
-		assert.Empty(t, resp.Unreachable)
-		for _, s := range resp.Environments {
-			assert.Equal(t, all[s.Repository], s.Owner, "%s's owner, as %s reports it", s.Repository, id)
-		}
 	}
 
-	t.Log("ferry sync beside the ring leaves the ring's repositories to their owners, unless --force")
-	var stdout, stderr bytes.Buffer
-	cli := f.config(sharedCluster(t).Kubeconfig, f.repos[0])
-	err := run(t.Context(), []string{"sync", "--config", cli}, &stdout, &stderr)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "nothing to sync: the ring's 3 live members own every repository; --force syncs them anyway")
-	assert.Contains(t, stderr.String(), "repository repo-0: skipped, ferry serve's replica "+all["repo-0"]+" owns it (--force syncs it anyway)")
-	stdout.Reset()
-	require.NoError(t, run(t.Context(), []string{"sync", "--config", cli, "--force"}, &stdout, io.Discard))
-	assert.Contains(t, stdout.String(), "repo-0")
-
-	t.Log("3 → 2 → 3 moves only the repositories of the replica that left, and back")
-	require.NoError(t, f.ferries[c].Stop())
-	two := f.owners(a, b)
-	for r, o := range all {
-		if o != c {
-			assert.Equal(t, o, two[r], "%s stays with %s", r, o)
+	step("ownership splits evenly", func(t *testing.T) {
+		// Rendezvous hashing draws each name's owner at random: for 30
+		// names, each of three replicas owns 10 ± 3 for about two name sets
+		// in three (binomially; ring's TestOwnershipSpreadsEvenly checks the
+		// spread on thousands). These names, with StatefulSet identities,
+		// split 7/12/11.
+		for id, n := range count(all) {
+			assert.InDelta(t, 10, n, 3, "replica %s owns %d of the 30 repositories", id, n)
 		}
-	}
-	heads = f.round(a, b)
-	assert.Equal(t, two, appliedBy(f.applied(heads, time.Minute)))
-	f.start(c)
-	heads = f.round(a, b, c)
-	assert.Equal(t, all, appliedBy(f.applied(heads, time.Minute)))
+	})
 
-	t.Log("a replica killed: the others reconcile its repositories within two lease durations")
-	heads = f.round() // no webhooks: only the new owners, fetching what they win, see these
-	f.ferries[c].Kill()
-	killed := time.Now()
-	var unreachableSeen bool
-	for time.Since(killed) < ringLease && !unreachableSeen {
-		var resp statusResponse
-		body, err := f.ferries[a].Status(t.Context())
-		require.NoError(t, err)
-		require.NoError(t, json.Unmarshal(body, &resp))
-		for _, u := range resp.Unreachable {
-			unreachableSeen = unreachableSeen || u.Member == c
-		}
-		for _, s := range resp.Environments {
-			if s.Owner == c {
-				assert.True(t, s.OwnerUnreachable, "%s: its owner did not answer", s.Repository)
+	heads := map[string]string{}
+	step("a webhook sent to any replica is applied by the owner", func(t *testing.T) {
+		heads = f.round(a, b, c)
+		assert.Equal(t, all, appliedBy(f.applied(heads, time.Minute)))
+	})
+
+	step("status from any replica shows every environment with its owner", func(t *testing.T) {
+		for _, id := range f.ids {
+			var resp statusResponse
+			err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+				body, err := f.ferries[id].Status(ctx)
+				if err != nil {
+					return false, err
+				}
+				resp = statusResponse{}
+				if err := json.Unmarshal(body, &resp); err != nil {
+					return false, err
+				}
+				return !slices.ContainsFunc(resp.Environments, func(s environmentStatus) bool { return s.Revision != heads[s.Repository] }), nil
+			})
+			require.NoError(t, err, "every environment at its head in %s's status: %+v", id, resp)
+			require.Len(t, resp.Environments, 30)
+			assert.Equal(t, []string{a, b, c}, resp.Members)
+			assert.Empty(t, resp.Unreachable)
+			for _, s := range resp.Environments {
+				assert.Equal(t, all[s.Repository], s.Owner, "%s's owner, as %s reports it", s.Repository, id)
 			}
 		}
-	}
-	assert.True(t, unreachableSeen, "until its Lease expires, status says the killed replica did not answer")
-	took := f.applied(onlyOf(heads, all, c), 2*ringLease)
-	for r, rec := range took {
-		assert.Equal(t, two[r], rec.By, "%s is applied by its new owner", r)
-		assert.Less(t, rec.End.Sub(killed), 2*ringLease, "%s reconciled within two lease durations of the kill", r)
-	}
+		var out bytes.Buffer
+		require.NoError(t, run(t.Context(), []string{"status", "--server", f.ferries[b].Admin}, &out, io.Discard))
+		assert.Contains(t, out.String(), "OWNER")
+		assert.Regexp(t, `repo-0\s+dev\s+`+all["repo-0"]+`\s`, out.String(), "ferry status prints each environment's owner")
+	})
 
-	t.Log("a replica cut off from the home cluster stops mutating before its Lease expires")
-	gate := faulttest.NewGate(0, func(*http.Request) bool { return true })
-	f.proxies[b].SetGate(gate)
-	t.Cleanup(gate.Open)
-	require.True(t, gate.WaitHolding(t.Context(), 1), "b's next renewal is held")
-	lease, err := sharedCluster(t).Client.CoordinationV1().Leases(f.ns).Get(t.Context(), ring.LeasePrefix+b, metav1.GetOptions{})
-	require.NoError(t, err)
-	expires := lease.Spec.RenewTime.Add(ringLease)
-	// b is fenced RenewEvery (a third of the lease) before its Lease
-	// expires: from then on, nothing b is told may reach the cluster.
-	time.Sleep(time.Until(expires.Add(-ringLease / 3)))
-	alone := f.owners(a)
-	heads = f.round(b) // every webhook to the replica cut off
-	took = f.applied(heads, 4*ringLease)
-	for r, rec := range took {
-		assert.Equal(t, alone[r], rec.By, "%s is applied by a", r)
-		if two[r] == b {
-			assert.True(t, rec.Start.After(expires), "%s: b's repositories are applied only after b's Lease expired", r)
-		}
-	}
-	for _, r := range f.repos {
-		records, err := f.records.ApplyRecords(t.Context(), apply.Inventory{Repository: r, Environment: "dev"})
-		require.NoError(t, err)
-		for _, rec := range records {
-			if rec.By == b {
-				assert.True(t, rec.End.Before(expires), "%s: b's last apply ended before its Lease expired", r)
+	step("ferry sync leaves the ring's repositories to their owners unless --force, and then applies beside them", func(t *testing.T) {
+		cluster := sharedCluster(t)
+		t.Setenv("FERRY_TEST_RING_TOKEN", ringCanary) // to verify the members' Leases
+		cli := f.config(cluster.Kubeconfig, cluster.Kubeconfig, "repo-0")
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), []string{"sync", "--config", cli}, &stdout, &stderr)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "nothing to sync: the ring's 3 live members own every repository; --force syncs them anyway")
+		assert.Contains(t, stderr.String(), "repository repo-0: skipped, ferry serve's replica "+all["repo-0"]+" owns it (--force syncs it anyway)")
+
+		// A new commit, applied at once by its owner (a webhook) and by
+		// ferry sync --force: the inventory's hold keeps the two apart.
+		wt := f.trees["repo-0"]
+		wt.Write(t, "environments/dev/round.yaml", roundConfigMap(1000))
+		head := wt.Commit(t, "applied twice at once")
+		wt.Push(t)
+		synced := make(chan error, 1)
+		go func() { synced <- run(t.Context(), []string{"sync", "--config", cli, "--force"}, io.Discard, io.Discard) }()
+		f.notify(all["repo-0"], "repo-0", head)
+		require.NoError(t, <-synced)
+		f.applied(map[string]string{"repo-0": head}, time.Minute)
+		f.assertNoOverlap()
+	})
+
+	step("3 → 2 → 3 moves only the repositories of the replica that left, and back", func(t *testing.T) {
+		require.NoError(t, f.ferries[c].Stop())
+		for r, o := range all {
+			if o != c {
+				assert.Equal(t, o, two[r], "%s stays with %s", r, o)
 			}
 		}
-	}
-	f.assertNoOverlap()
-	for id, fe := range f.ferries {
-		assert.NotContains(t, fe.Logs(), "ring-CANARY-token", "replica %s's log", id)
-	}
+		heads = f.round(a, b)
+		assert.Equal(t, two, appliedBy(f.applied(heads, time.Minute)))
+		f.start(c)
+		heads = f.round(a, b, c)
+		assert.Equal(t, all, appliedBy(f.applied(heads, time.Minute)))
+	})
+
+	step("a replica killed: status says it does not answer, and the others reconcile its repositories within two lease durations", func(t *testing.T) {
+		heads = f.round() // no webhooks: only the new owners, fetching what they win, see these
+		f.ferries[c].Kill()
+		killed := time.Now()
+		var unreachableSeen bool
+		for !unreachableSeen && time.Since(killed) < ringLease {
+			var resp statusResponse
+			body, err := f.ferries[a].Status(t.Context())
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(body, &resp))
+			for _, u := range resp.Unreachable {
+				unreachableSeen = unreachableSeen || u.Member == c
+			}
+			for _, s := range resp.Environments {
+				if s.Owner == c {
+					assert.True(t, s.OwnerUnreachable, "%s: its owner did not answer", s.Repository)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		assert.True(t, unreachableSeen, "until its Lease expires, status says the killed replica did not answer")
+		took := f.applied(onlyOf(heads, all, c), 2*ringLease)
+		for r, rec := range took {
+			assert.Equal(t, two[r], rec.By, "%s is applied by its new owner", r)
+			assert.Less(t, rec.End.Sub(killed), 2*ringLease, "%s reconciled within two lease durations of the kill", r)
+		}
+	})
+
+	step("a replica cut off from the home cluster stops mutating before its Lease expires", func(t *testing.T) {
+		gate := faulttest.NewGate(0, func(*http.Request) bool { return true })
+		f.proxies[b].SetGate(gate)
+		t.Cleanup(gate.Open)
+		require.True(t, gate.WaitHolding(t.Context(), 1), "b's next renewal is held")
+		lease, err := sharedCluster(t).Client.CoordinationV1().Leases(f.ns).Get(t.Context(), ring.LeasePrefix+b, metav1.GetOptions{})
+		require.NoError(t, err)
+		expires := lease.Spec.RenewTime.Add(ringLease)
+		// b is fenced RenewEvery (a third of the lease) before its Lease
+		// expires: from then on, nothing b is told may reach the cluster.
+		time.Sleep(time.Until(expires.Add(-ringLease / 3)))
+		heads = f.round(b) // every webhook to the replica cut off
+		took := f.applied(heads, 4*ringLease)
+		for r, rec := range took {
+			assert.Equal(t, alone[r], rec.By, "%s is applied by a", r)
+			if two[r] == b {
+				assert.True(t, rec.Start.After(expires), "%s: b's repositories are applied only after b's Lease expired", r)
+			}
+		}
+		for _, r := range f.repos {
+			records, err := f.records.ApplyRecords(t.Context(), apply.Inventory{Repository: r, Environment: "dev"})
+			require.NoError(t, err)
+			for _, rec := range records {
+				if rec.By == b {
+					assert.True(t, rec.End.Before(expires), "%s: b's last apply ended before its Lease expired", r)
+				}
+			}
+		}
+	})
+
+	step("no two replicas ever applied one environment at once, and the token never showed", func(t *testing.T) {
+		f.assertNoOverlap()
+		for id, fe := range f.ferries {
+			assert.NotContains(t, fe.Logs(), ringCanary, "replica %s's log", id)
+		}
+	})
 }
 
 // onlyOf keeps the heads of the repositories owners gives to id.

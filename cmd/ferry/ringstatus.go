@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/internal/ring"
@@ -46,9 +47,26 @@ func localStatus(statuses []engine.Status) statusResponse {
 	return out
 }
 
+// ownStatus is what this replica answers other members: the environments of
+// the repositories it owns, no others (they would only add to an answer
+// bounded by ring.MaxStatusBytes).
+func (r *replica) ownStatus(statuses []engine.Status) statusResponse {
+	self := r.ring.Self().Identity
+	var out []engine.Status
+	for _, s := range statuses {
+		if owner, ok := r.ring.Owner(s.Repository); ok && owner.Identity == self {
+			out = append(out, s)
+		}
+	}
+	return localStatus(out)
+}
+
+// fanOut bounds the status requests to other members in flight at once.
+const fanOut = 8
+
 // status is every environment of the ring, each as its owner reports it:
 // this replica's own for the repositories it owns, and for the others one
-// request per live member, all at once, each bounded by ring.StatusTimeout.
+// request per live member, fanOut at once, each bounded by ring.StatusTimeout.
 // A member that does not answer is listed in Unreachable, and its
 // environments are marked OwnerUnreachable. Before this replica has seen the
 // ring, it answers with its own statuses and no owners.
@@ -65,7 +83,8 @@ func (r *replica) status(ctx context.Context, local []engine.Status) statusRespo
 		err      error
 	}
 	answers := make(map[string]*answer, len(members))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(fanOut)
 	for _, m := range members {
 		out.Members = append(out.Members, m.Identity)
 		if m.Identity == self {
@@ -73,9 +92,9 @@ func (r *replica) status(ctx context.Context, local []engine.Status) statusRespo
 		}
 		a := &answer{}
 		answers[m.Identity] = a
-		wg.Go(func() { a.statuses, a.err = r.memberStatus(ctx, m) })
+		g.Go(func() error { a.statuses, a.err = r.memberStatus(ctx, m); return nil })
 	}
-	wg.Wait()
+	g.Wait()
 	for _, m := range members {
 		if a := answers[m.Identity]; a != nil && a.err != nil {
 			out.Unreachable = append(out.Unreachable, unreachable{Member: m.Identity, Error: a.err.Error()})

@@ -90,11 +90,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	var member *replica
 	var holds []func(*apply.Options)
 	if cfg.Coordination != nil {
-		if member, err = joinRing(cfg.Coordination, os.Getenv, log); err != nil {
+		if member, err = newReplica(cfg.Coordination, os.Getenv, log); err != nil {
 			return err
 		}
 		defer member.listener.Close()
-		holds = append(holds, member.holds)
+		defer member.stop()
+		holds = append(holds, member.holdAs)
 	}
 	a, err := build(cfg, forServe, holds...)
 	if err != nil {
@@ -157,15 +158,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(body)
 	})
-	// The dashboard reads the same statuses; its event streams end with ctx,
-	// before Shutdown, which would otherwise wait for them.
-	dash, err := dashboard.New(dashboard.Options{Statuses: dashboard.FromEngine(eng), Done: ctx.Done(), Logger: log})
+	// The dashboard reads the same statuses. Its event streams end with
+	// done: before the servers' Shutdown, which would wait for them.
+	done, finish := context.WithCancel(ctx)
+	defer finish()
+	dash, err := dashboard.New(dashboard.Options{Statuses: dashboard.FromEngine(eng), Done: done.Done(), Logger: log})
 	if err != nil {
 		return err
 	}
 	admin.Handle("/", dash)
 
-	servers, served, err := listen([]string{cfg.Listen, cfg.AdminListen}, []http.Handler{public, admin})
+	failed := make(chan error, 3) // a listener of the three that stopped serving
+	servers, err := listen([]string{cfg.Listen, cfg.AdminListen}, []http.Handler{public, admin}, failed)
 	if err != nil {
 		return err
 	}
@@ -174,38 +178,37 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// The ring outlives the engine: a replica that shuts down finishes its
 	// work in flight as a member, then leaves.
 	ringCtx, leave := context.WithCancel(context.WithoutCancel(ctx))
+	defer leave()
 	left := make(chan error, 1)
 	if member != nil {
-		attrs = append(attrs, "ring", member.listener.Addr().String(), "identity", member.ring.Self().Identity)
-		handler := ring.Handler(member.token, member.accept(eng, previews), func() ([]byte, error) {
-			return json.Marshal(localStatus(eng.Status()))
+		self := member.ring.Self().Identity
+		attrs = append(attrs, "ring", member.listener.Addr().String(), "identity", self)
+		handler := ring.Handler(member.token, self, accept(eng, previews, log), func() ([]byte, error) {
+			return json.Marshal(member.ownStatus(eng.Status()))
 		})
-		go func() { left <- member.run(ringCtx, handler) }()
+		go func() { left <- member.run(ringCtx, handler, failed) }()
 	} else {
 		left <- nil
 	}
 	log.Info("serving", attrs...)
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
 	ran := make(chan error, 1)
 	go func() { ran <- runBeside(engineCtx, eng.Run, previews.Run) }()
-	stop := func() error {
-		stopEngine()
-		err := <-ran
-		leave()
-		if err := <-left; err != nil {
-			log.Warn("leaving the ring", "error", err)
-		}
-		return err
-	}
 
+	var failure, runErr error
+	engineDone := false
 	select {
 	case <-ctx.Done():
-	case err := <-served:
-		stop()
-		return fmt.Errorf("http server: %w", err)
+	case err := <-failed:
+		failure = fmt.Errorf("http server: %w", err)
+	case runErr = <-ran:
+		engineDone = true
+		failure = fmt.Errorf("the engine stopped by itself: %v", runErr)
 	}
 	log.Info("shutting down")
+	finish()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	for _, srv := range servers {
@@ -213,14 +216,25 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			log.Warn("http shutdown", "addr", srv.Addr, "error", err)
 		}
 	}
-	return stop()
+	if !engineDone {
+		stopEngine()
+		runErr = <-ran
+	}
+	leave()
+	if err := <-left; err != nil {
+		log.Warn("leaving the ring", "error", err)
+	}
+	if failure != nil {
+		return failure
+	}
+	return runErr
 }
 
 // listen starts a hardened server for each address and handler; each
 // server's Addr is the address it got (a port of 0 is chosen by the system).
-// The channel receives the first failure of any.
-func listen(addrs []string, handlers []http.Handler) ([]*http.Server, <-chan error, error) {
-	served := make(chan error, len(addrs))
+// failed receives a server's error should it stop serving; it must have room
+// for one per server.
+func listen(addrs []string, handlers []http.Handler, failed chan<- error) ([]*http.Server, error) {
 	var servers []*http.Server
 	for i, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
@@ -228,17 +242,17 @@ func listen(addrs []string, handlers []http.Handler) ([]*http.Server, <-chan err
 			for _, srv := range servers {
 				srv.Close()
 			}
-			return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
 		}
 		srv := httpserver.New(ln.Addr().String(), handlers[i], httpserver.Options{})
 		servers = append(servers, srv)
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				served <- err
+				failed <- fmt.Errorf("%s: %w", ln.Addr(), err)
 			}
 		}()
 	}
-	return servers, served, nil
+	return servers, nil
 }
 
 // sink hands webhook events to the engine: a push asks for a fetch of its

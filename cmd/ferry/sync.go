@@ -34,7 +34,7 @@ func newSyncCommand() *cobra.Command {
 				return err
 			}
 			if a.cfg.Coordination != nil && !force {
-				if err := a.leaveToRing(cmd.Context(), cmd.ErrOrStderr()); err != nil {
+				if err := a.skipRingOwned(cmd.Context(), cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 			}

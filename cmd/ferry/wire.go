@@ -76,6 +76,10 @@ func build(cfg *config.Config, p purpose, appliers ...func(*apply.Options)) (*ap
 	if err != nil {
 		return nil, err
 	}
+	if p == forCLI {
+		// A command's holds are its own, never a serving replica's.
+		appliers = append([]func(*apply.Options){func(o *apply.Options) { o.Identity = cliIdentity() }}, appliers...)
+	}
 	a := &app{cfg: cfg, renderer: renderer, appliers: map[string]*apply.Applier{}}
 	type identity struct {
 		cluster        config.Cluster

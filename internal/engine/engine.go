@@ -476,6 +476,26 @@ func (e *Engine) followRing(ctx context.Context) {
 	}
 }
 
+// retried runs fn until it succeeds, fails for good, or ctx ends: a
+// transient failure (a held inventory, a 429, an API server away) is tried
+// again after a backoff of 1 s, doubling up to 15 s. For SyncOnce, which has
+// no queue to retry with.
+func retried(ctx context.Context, fn func() error) error {
+	delay := time.Second
+	for {
+		err := fn()
+		if _, transient := errors.AsType[*retryError](err); !transient || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(jitterDuration(delay)):
+		}
+		delay = min(2*delay, 15*time.Second)
+	}
+}
+
 // retryError marks a transient failure: the item is requeued with backoff.
 type retryError struct{ err error }
 
@@ -499,8 +519,9 @@ func jitterDuration(d time.Duration) time.Duration {
 
 // SyncOnce fetches each repository and reconciles each environment (all, or
 // only those named env) in the foreground, rendering, applying and running
-// the steps after apply even when nothing changed. It returns the statuses
-// and an error unless every environment is healthy: the mode for CI.
+// the steps after apply even when nothing changed; a transient failure is
+// tried again until ctx ends. It returns the statuses and an error unless
+// every environment is healthy: the mode for CI.
 func (e *Engine) SyncOnce(ctx context.Context, env string) ([]Status, error) {
 	var errs []error
 	var out []Status
@@ -511,7 +532,7 @@ func (e *Engine) SyncOnce(ctx context.Context, env string) ([]Status, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		rs := e.repos[name]
-		if _, err := e.fetch(ctx, name); err != nil {
+		if err := retried(ctx, func() error { _, err := e.fetch(ctx, name); return err }); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -520,7 +541,7 @@ func (e *Engine) SyncOnce(ctx context.Context, env string) ([]Status, error) {
 				continue
 			}
 			es := rs.envs[spec.Name]
-			if err := e.reconcile(ctx, es, true); err != nil {
+			if err := retried(ctx, func() error { return e.reconcile(ctx, es, true) }); err != nil {
 				errs = append(errs, err)
 			}
 			es.mu.Lock()

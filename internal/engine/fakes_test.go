@@ -136,6 +136,8 @@ type fakeCluster struct {
 	// listed, when set, is the health Apply reports it listed (as an apply
 	// that changed nothing does).
 	listed *apply.HealthReport
+	// applyErr are errors Apply returns, one per call, before it succeeds.
+	applyErr []error
 }
 
 func (c *fakeCluster) Revision(context.Context, apply.Inventory) (string, error) {
@@ -148,6 +150,11 @@ func (c *fakeCluster) Apply(_ context.Context, req apply.Request) (*apply.Change
 	c.add("Apply")
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.applyErr) > 0 {
+		err := c.applyErr[0]
+		c.applyErr = c.applyErr[1:]
+		return &apply.ChangeSet{}, err
+	}
 	c.revision = req.Revision
 	return &apply.ChangeSet{Health: c.listed}, nil
 }

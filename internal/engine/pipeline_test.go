@@ -27,6 +27,7 @@ type world struct {
 	render       *fakeRenderer
 	gh           *fakeGitHub
 	eng          *Engine
+	idle         bool // set by a mutate: the engine is built, not run (SyncOnce)
 }
 
 const first = "1111111111111111111111111111111111111111"
@@ -58,6 +59,9 @@ func newWorld(t *testing.T, mutate ...func(*world, *Options)) *world {
 	var err error
 	w.eng, err = New(opts)
 	require.NoError(t, err)
+	if w.idle {
+		return w
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.eng.Run(ctx) }()

@@ -49,7 +49,7 @@ type fleet struct {
 	repos   []string
 	trees   map[string]*testenv.WorkTree
 	ids     []string
-	configs map[string]string // ferry.yaml by identity
+	configs map[string]string              // ferry.yaml by identity
 	proxies map[string]*faulttest.APIProxy // to the home cluster
 	writes  *writeLog                      // every object write, by replica
 	ferries map[string]*testenv.Ferry
@@ -400,7 +400,9 @@ func TestThreeReplicasShareThirtyRepositoriesAndHandThemOverSafely(t *testing.T)
 		head := wt.Commit(t, "applied twice at once")
 		wt.Push(t)
 		synced := make(chan error, 1)
-		go func() { synced <- run(t.Context(), []string{"sync", "--config", cli, "--force"}, io.Discard, io.Discard) }()
+		go func() {
+			synced <- run(t.Context(), []string{"sync", "--config", cli, "--force"}, io.Discard, io.Discard)
+		}()
 		f.notify(all["repo-0"], "repo-0", head)
 		require.NoError(t, <-synced)
 		f.applied(map[string]string{"repo-0": head}, time.Minute)

@@ -73,8 +73,10 @@ func newServeCommand() *cobra.Command {
 	return cmd
 }
 
-// serve runs until ctx ends (SIGTERM, SIGINT): then it stops accepting
-// requests, lets the engine finish what is in flight, and returns nil.
+// serve runs until ctx ends (SIGTERM, SIGINT), a listener fails or the
+// engine stops by itself: then it stops accepting requests, lets the engine
+// finish what is in flight, leaves the ring if it is in one, and returns nil
+// after a signal, else what stopped it.
 //
 // It listens twice: cfg.Listen is public and serves only GitHub's webhooks,
 // /healthz and /readyz; cfg.AdminListen (loopback by default) serves what

@@ -58,6 +58,8 @@ func (c *appliedCluster) Verification(context.Context, apply.Inventory) (*apply.
 	return nil, nil
 }
 
+func (c *appliedCluster) Forget(apply.Inventory) {}
+
 func (c *appliedCluster) SaveVerification(context.Context, apply.Inventory, apply.Verification) error {
 	return nil
 }

@@ -82,7 +82,10 @@ type Options struct {
 	ChecksTimeout time.Duration
 	ChecksPoll    time.Duration
 	// ResyncSpread bounds how far apart a resync spreads the fetches of its
-	// repositories (10 ms per repository, at most this); 0 means 30s.
+	// repositories (30 ms per repository, at most this); 0 means 30s. The
+	// drift checks that follow each fetch are spread with it: on two cores a
+	// thousand repositories' three environments take about half a minute of
+	// CPU, which a push should not queue behind (it has a lane of its own).
 	ResyncSpread time.Duration
 	// FetchTimeout bounds resolving a repository's head, fetch included; 0 means 2m.
 	FetchTimeout time.Duration
@@ -142,6 +145,9 @@ type Engine struct {
 	opts    Options
 	log     *slog.Logger
 	queue   workqueue.TypedRateLimitingInterface[key] // fetches and reconciles
+	urgent  workqueue.TypedRateLimitingInterface[key] // those a push asked for (next)
+	busyMu  sync.Mutex
+	busy    map[key]bool                              // items in process, from either lane
 	github  workqueue.TypedRateLimitingInterface[key] // commit statuses
 	metrics *metrics
 	repos   map[string]*repoState
@@ -181,11 +187,12 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("engine: Renderer is required")
 	}
 	defaults(&opts)
-	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}, pipeCtx: context.Background(), owned: map[string]bool{}}
+	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}, pipeCtx: context.Background(), owned: map[string]bool{}, busy: map[key]bool{}}
 	e.queue = newQueue("ferry")
+	e.urgent = newQueue("ferry-urgent")
 	e.github = newQueue("ferry-github")
 	var err error
-	if e.metrics, err = newMetrics(opts.Registerer, func() float64 { return float64(e.queue.Len()) }, e.infoSeries); err != nil {
+	if e.metrics, err = newMetrics(opts.Registerer, func() float64 { return float64(e.queue.Len() + e.urgent.Len()) }, e.infoSeries); err != nil {
 		return nil, fmt.Errorf("engine: metrics: %w", err)
 	}
 	for _, r := range opts.Repositories {
@@ -254,7 +261,7 @@ func (e *Engine) Notify(repo string) bool {
 	rs.mu.Lock()
 	rs.pushed = true
 	rs.mu.Unlock()
-	e.queue.AddAfter(key{fetchKey, repo, ""}, e.opts.FetchDelay)
+	e.urgent.AddAfter(key{fetchKey, repo, ""}, e.opts.FetchDelay)
 	return true
 }
 
@@ -280,7 +287,7 @@ func (e *Engine) NotifyChecks(repo string) bool {
 // The fetches are spread over ResyncSpread (each repository at an offset of
 // its own), so a thousand repositories do not ask their Git servers at once.
 func (e *Engine) Resync() {
-	spread := min(e.opts.ResyncSpread, time.Duration(len(e.repos))*10*time.Millisecond)
+	spread := min(e.opts.ResyncSpread, time.Duration(len(e.repos))*30*time.Millisecond)
 	for name, rs := range e.repos {
 		for _, es := range rs.envs {
 			es.mu.Lock()
@@ -343,7 +350,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range e.opts.Workers {
 		wg.Go(func() {
-			for e.next(work) {
+			for e.next(work, e.queue) {
+			}
+		})
+	}
+	for range urgentWorkers {
+		wg.Go(func() {
+			for e.next(work, e.urgent) {
 			}
 		})
 	}
@@ -363,11 +376,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		<-c.Stop().Done()
 	}
 	e.queue.ShutDownWithDrain()
+	e.urgent.ShutDownWithDrain()
 	e.github.ShutDownWithDrain()
 	// ShutDownWithDrain is the plain queue's: it leaves the delaying
 	// queue's loop (and its heartbeat ticker) running for ever. ShutDown
 	// after it stops them.
 	e.queue.ShutDown()
+	e.urgent.ShutDown()
 	e.github.ShutDown()
 	done := make(chan struct{})
 	go func() { wg.Wait(); e.pipelines.Wait(); close(done) }()
@@ -378,41 +393,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
-}
-
-// next processes one work item; false when the queue has shut down.
-func (e *Engine) next(ctx context.Context) bool {
-	k, quit := e.queue.Get()
-	if quit {
-		return false
-	}
-	defer e.queue.Done(k)
-	if !e.may(k) {
-		return true
-	}
-	// The fence is the item's own: it is released when the item is done
-	// (derived from the workers' context, which lives as long as the
-	// engine, it would stay registered on it for ever).
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ctx = e.fence(ctx)
-	var err error
-	switch k.kind {
-	case fetchKey:
-		var envs []string
-		envs, err = e.fetch(ctx, k.repo)
-		for _, env := range envs {
-			e.queue.Add(key{reconcileKey, k.repo, env})
-		}
-	case reconcileKey:
-		err = e.reconcile(ctx, e.repos[k.repo].envs[k.env], false)
-	}
-	if retry := (*retryError)(nil); errors.As(err, &retry) && !e.queue.ShuttingDown() {
-		e.queue.AddRateLimited(k)
-		return true
-	}
-	e.queue.Forget(k)
-	return true
 }
 
 // scrub replaces every configured secret in s by [redacted].

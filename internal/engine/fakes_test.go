@@ -138,6 +138,8 @@ type fakeCluster struct {
 	listed *apply.HealthReport
 	// applyErr are errors Apply returns, one per call, before it succeeds.
 	applyErr []error
+	// applyGate, when set, holds every Apply until it is closed.
+	applyGate chan struct{}
 }
 
 func (c *fakeCluster) Revision(context.Context, apply.Inventory) (string, error) {
@@ -148,6 +150,12 @@ func (c *fakeCluster) Revision(context.Context, apply.Inventory) (string, error)
 
 func (c *fakeCluster) Apply(_ context.Context, req apply.Request) (*apply.ChangeSet, error) {
 	c.add("Apply")
+	c.mu.Lock()
+	gate := c.applyGate
+	c.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.applyErr) > 0 {

@@ -356,3 +356,24 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestAPushIsAppliedWhileTheMainQueueIsBusy(t *testing.T) {
+	gate := make(chan struct{})
+	w := newWorld(t, func(w *world, o *Options) { o.Workers = 1 })
+	w.eventually("dev", idleAtRev(first), "dev reconciled")
+	w.eventually("staging", func(s Status) bool { return s.Phase == Idle }, "staging reconciled")
+
+	// A resync's drift check of staging holds the only main worker.
+	w.staging.mu.Lock()
+	w.staging.applyGate = gate
+	w.staging.mu.Unlock()
+	defer close(gate)
+	applies := w.staging.count("Apply")
+	w.eng.Resync()
+	require.Eventually(t, func() bool { return w.staging.count("Apply") > applies }, 10*time.Second, 5*time.Millisecond, "staging's drift check is stuck applying")
+
+	const second = "2222222222222222222222222222222222222222"
+	w.git.setHead(second, "environments/dev/models.yaml")
+	require.True(t, w.eng.Notify("models"))
+	w.eventually("dev", idleAtRev(second), "the push is applied by the urgent lane, the main one still stuck")
+}

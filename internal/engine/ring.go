@@ -1,21 +1,25 @@
 package engine
 
-import "context"
+import (
+	"context"
+
+	"k8s.io/client-go/util/workqueue"
+)
 
 // may says whether this replica may work on k now. An item of a repository
 // another replica owns is dropped; one of a repository this replica only just
 // took over comes back once it may mutate it.
-func (e *Engine) may(k key) bool {
+func (e *Engine) may(q workqueue.TypedRateLimitingInterface[key], k key) bool {
 	if e.opts.Ring == nil {
 		return true
 	}
 	owned, after := e.opts.Ring.May(k.repo)
 	switch {
 	case !owned:
-		e.queue.Forget(k)
+		q.Forget(k)
 		return false
 	case after > 0:
-		e.queue.AddAfter(k, after)
+		q.AddAfter(k, after)
 		return false
 	}
 	return true

@@ -58,6 +58,7 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	if err := d.startFerry(ctx, r); err != nil {
 		return nil, err
 	}
+	d.say("  its dashboard, while the demo runs: %s/", statusURL)
 	d.begin("ferry reconciles every environment to " + object.ShortSHA(first))
 	if _, err := d.await(ctx, "dev, staging and prod healthy at "+object.ShortSHA(first), 2*time.Minute, allAt(first)); err != nil {
 		return nil, err

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Request is one apply of an environment.
@@ -329,105 +325,4 @@ func (a *Applier) applyOne(ctx context.Context, it item, prev entry, live map[st
 func (a *Applier) failed(it item, err error) (Change, *entry, error) {
 	msg := scrub(err.Error(), it.obj)
 	return Change{Ref: it.ref, Action: Failed, Reason: msg}, nil, &ObjectError{Ref: it.ref, Msg: msg, Transient: IsTransient(err)}
-}
-
-// immutableFields returns the fields an Invalid error says cannot change.
-func immutableFields(err error) []string {
-	if err == nil || !apierrors.IsInvalid(err) {
-		return nil
-	}
-	var fields []string
-	if status, ok := err.(apierrors.APIStatus); ok && status.Status().Details != nil {
-		for _, c := range status.Status().Details.Causes {
-			if strings.Contains(c.Message, "immutable") {
-				fields = append(fields, c.Field)
-			}
-		}
-	}
-	if len(fields) == 0 && strings.Contains(err.Error(), "immutable") {
-		fields = append(fields, "a field")
-	}
-	return fields
-}
-
-// recreate deletes an object (background propagation), waits until it is
-// gone, and applies it again.
-func (a *Applier) recreate(ctx context.Context, m *meta.RESTMapping, it item) (*unstructured.Unstructured, error) {
-	client := a.resource(m, it.ref.Namespace)
-	policy := metav1.DeletePropagationBackground
-	if err := client.Delete(ctx, it.ref.Name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("delete to recreate: %w", err)
-	}
-	if err := waitGone(ctx, func(ctx context.Context) error {
-		_, err := client.Get(ctx, it.ref.Name, metav1.GetOptions{})
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	return client.Apply(ctx, it.ref.Name, it.obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-}
-
-// waitGone polls get until it reports NotFound, for at most a minute.
-func waitGone(ctx context.Context, get func(context.Context) error) error {
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		err := get(ctx)
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
-		return false, nil
-	})
-	if err != nil {
-		return fmt.Errorf("still present a minute after deletion (a finalizer may hold it): %w", err)
-	}
-	return nil
-}
-
-// waitEstablished waits for every CRD applied in this set to be Established,
-// so that its custom resources can be applied, and refreshes discovery.
-func (a *Applier) waitEstablished(ctx context.Context, items []item, changes []Change) error {
-	var mu sync.Mutex
-	var errs []error
-	applied := false
-	g := new(errgroup.Group)
-	for i, it := range items {
-		if !it.ref.isCRD() || changes[i].Action == Failed {
-			continue
-		}
-		applied = applied || changes[i].Action != Unchanged
-		g.Go(func() error {
-			m, err := a.mapping(it.ref.gvk())
-			if err != nil {
-				return nil
-			}
-			err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-				crd, err := a.dynamic.Resource(m.Resource).Get(ctx, it.ref.Name, metav1.GetOptions{})
-				if err != nil {
-					return false, nil
-				}
-				return conditionTrue(crd, "Established"), nil
-			})
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: not Established after 30s: %w", it.ref, &transientError{err: err}))
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	g.Wait()
-	if applied {
-		a.mapper.Reset()
-	}
-	return errors.Join(errs...)
-}
-
-func conditionTrue(u *unstructured.Unstructured, condType string) bool {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		cm, _ := c.(map[string]any)
-		if cm["type"] == condType && cm["status"] == "True" {
-			return true
-		}
-	}
-	return false
 }

@@ -95,6 +95,9 @@ func (a *Applier) heldByAnother(inv Inventory, st *inventoryState) error {
 	if by == "" || by == a.identity || !now.Before(until) || until.After(now.Add(maxHoldAhead)) || !a.holderAlive(by) {
 		return nil
 	}
+	// The hold ends with a write by its holder: the copy that shows it is
+	// dropped, so the retry reads the inventory again.
+	a.Forget(inv)
 	return &transientError{err: &HeldError{Inventory: inv, By: by, Until: until}}
 }
 

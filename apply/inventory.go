@@ -65,12 +65,12 @@ func (inv Inventory) configMapName() string {
 	return "ferry-inventory-" + base + "-" + hex.EncodeToString(sum[:4])
 }
 
-// loadInventory returns the inventory, from memory when this applier wrote it,
-// else from its ConfigMap (one GET), else empty. What it returns is the
-// caller's own copy: an apply changes it as it goes (its hold, its records)
-// while a Diff of the same inventory may be reading the cached one; the
-// cache is replaced only by writeInventory, once a write succeeded. The
-// entries map is shared: it is never changed in place, only replaced.
+// loadInventory returns the inventory, from memory when this applier read or
+// wrote it before, else from its ConfigMap (one GET), else empty. What it
+// returns is the caller's own copy: an apply changes it as it goes (its
+// hold, its records) while a Diff of the same inventory may be reading the
+// cached one; the cache is replaced by a read or by a write that succeeded.
+// The entries map is shared: it is never changed in place, only replaced.
 func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryState, error) {
 	a.mu.Lock()
 	cached, ok := a.inventories[inv.String()]
@@ -105,7 +105,22 @@ func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryS
 	st.allowMassDelete = cm.Annotations[allowMassDeleteAn]
 	st.exists, st.resourceVersion = true, cm.ResourceVersion
 	st.holder, st.heldUntil = cm.Annotations[annotationHeldBy], cm.Annotations[annotationHeldUntil]
+	a.cacheInventory(inv, st)
 	return st, nil
+}
+
+// cacheInventory keeps a copy of st as the inventory last read or written.
+// A copy read is as good as one written: every write is conditional on its
+// resourceVersion (a conflict drops it), the mass-delete confirmation is
+// read fresh (guard), and a replica that wins or loses the environment
+// forgets it. So a restarted ferry reads each inventory once, not once per
+// resync.
+func (a *Applier) cacheInventory(inv Inventory, st *inventoryState) {
+	cached := *st
+	cached.records = slices.Clone(st.records)
+	a.mu.Lock()
+	a.inventories[inv.String()] = &cached
+	a.mu.Unlock()
 }
 
 // saveInventory writes the entries when they differ from what is stored (or
@@ -188,11 +203,7 @@ func (a *Applier) writeInventory(ctx context.Context, inv Inventory, st *invento
 		rv = applied.ResourceVersion
 	}
 	st.exists, st.resourceVersion = true, rv
-	cached := *st // the caller goes on changing st (a hold's apply, then its save)
-	cached.records = slices.Clone(st.records)
-	a.mu.Lock()
-	a.inventories[inv.String()] = &cached
-	a.mu.Unlock()
+	a.cacheInventory(inv, st) // a copy: the caller goes on changing st (a hold's apply, then its save)
 	return nil
 }
 

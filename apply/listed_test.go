@@ -89,6 +89,46 @@ func TestAVerificationSavedKeepsTheInventoryCachedSoTheNextApplyReadsNothingMore
 	assert.True(t, read, "the inventory changed under the cache: read again: %v", reqs.paths)
 }
 
+func TestARestartedApplierReadsAnInventoryOnceNotOnEveryResync(t *testing.T) {
+	ns := cluster.Namespace(t)
+	first, _ := newApplier(t, cluster)
+	req := Request{Inventory: inventoryFor(ns), Revision: "r1", Objects: objects(t, ns, model)}
+	_, err := first.Apply(t.Context(), req)
+	require.NoError(t, err)
+
+	// A new process: nothing cached. Its first apply reads the inventory;
+	// the idle resyncs after it do not.
+	a, reqs := newApplier(t, cluster)
+	reads := func() (n int) {
+		for _, p := range reqs.paths {
+			if strings.HasPrefix(p, "GET ") && strings.Contains(p, "/configmaps/"+req.Inventory.configMapName()) {
+				n++
+			}
+		}
+		return n
+	}
+	for range 3 {
+		cs, err := a.Apply(t.Context(), req)
+		require.NoError(t, err)
+		assert.Equal(t, 0, cs.Count(Configured)+cs.Count(Created), "nothing changed: %v", cs.Changes)
+	}
+	assert.Equal(t, 1, reads(), "one read of the inventory, then the copy read: %v", reqs.paths)
+
+	// Someone else writes it meanwhile: the next write is refused as a
+	// conflict, and the apply after reads it again.
+	_, err = cluster.Client.CoreV1().ConfigMaps(inventoryNS).Patch(t.Context(), req.Inventory.configMapName(), "application/merge-patch+json",
+		[]byte(`{"metadata":{"annotations":{"someone":"else"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	changed := Request{Inventory: req.Inventory, Revision: "r2", Objects: objects(t, ns, model)}
+	changed.Objects[0].SetLabels(map[string]string{"changed": "yes"})
+	if _, err := a.Apply(t.Context(), changed); err != nil {
+		assert.True(t, IsTransient(err), "a conflict on the inventory is transient: %v", err)
+		_, err = a.Apply(t.Context(), changed)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 2, reads(), "read again after the conflict: %v", reqs.paths)
+}
+
 func TestADiffBesideAnApplyOfTheSameInventoryReadsItsOwnCopy(t *testing.T) {
 	// Run with -race (make test does): a preview's Diff and the engine's Apply
 	// share one Applier and its cached inventory.

@@ -186,11 +186,25 @@ func TestServeAppliesAPushSignalledByAWebhook(t *testing.T) {
 	})
 	require.NoError(t, err, "the new version is applied and Available")
 
+	// dev itself at the head and Idle (its steps after health done), not
+	// merely some environment: staging moves to the head without a render
+	// while dev is still checking.
 	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		_, status := get(t, admin+"/api/v1/status")
-		return strings.Contains(status, `"revision":"`+head+`"`) && strings.Contains(status, `"phase":"Idle"`), nil
+		var body struct {
+			Environments []struct{ Environment, Revision, Phase string }
+		}
+		if json.Unmarshal([]byte(status), &body) != nil {
+			return false, nil
+		}
+		for _, env := range body.Environments {
+			if env.Environment == "dev" {
+				return env.Revision == head && env.Phase == "Idle", nil
+			}
+		}
+		return false, nil
 	})
-	require.NoError(t, err)
+	require.NoError(t, err, "dev at %s and Idle", head)
 	_, metrics := get(t, admin+"/metrics")
 	assert.Contains(t, metrics, "ferry_reconcile_total")
 	assert.Contains(t, metrics, `ferry_webhook_requests_total{event="push",outcome="accepted"} 1`)

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/ferry-gitops/ferry/internal/testenv"
 )
 
 func TestADeploymentBecomesCurrentThroughKwok(t *testing.T) {
@@ -78,29 +80,13 @@ func TestAWaitSaysWhyADeploymentsPodsAreNotReady(t *testing.T) {
 	assert.Contains(t, progress[len(progress)-1], "pods: 1 Pending: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
 }
 
-const inferenceServiceCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: inferenceservices.serving.kserve.io}
-spec:
-  group: serving.kserve.io
-  names: {kind: InferenceService, plural: inferenceservices, singular: inferenceservice, shortNames: [isvc]}
-  scope: Namespaced
-  versions:
-    - name: v1beta1
-      served: true
-      storage: true
-      subresources: {status: {}}
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`
-
 var installKServe sync.Once
 
 // kserve installs a minimal InferenceService CRD once for the package.
 func kserve(t *testing.T) {
 	installKServe.Do(func() {
 		a, _ := newApplier(t, cluster)
-		_, err := a.Apply(t.Context(), Request{Inventory: Inventory{Repository: "test-platform", Environment: "crds"}, Revision: "r1", Objects: objects(t, "", inferenceServiceCRD)})
+		_, err := a.Apply(t.Context(), Request{Inventory: Inventory{Repository: "test-platform", Environment: "crds"}, Revision: "r1", Objects: objects(t, "", testenv.InferenceServiceCRD)})
 		require.NoError(t, err)
 	})
 }

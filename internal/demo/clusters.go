@@ -81,28 +81,6 @@ func deleteCluster(ctx context.Context, state, env string) error {
 	return testenv.DeleteCluster(ctx, state, clusterName+env)
 }
 
-// inferenceServiceCRD is a minimal InferenceService CRD: enough for the API
-// server to store InferenceServices and their status. KServe itself is not
-// installed; kserve.go stands in for its controller.
-const inferenceServiceCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: inferenceservices.serving.kserve.io}
-spec:
-  group: serving.kserve.io
-  names: {kind: InferenceService, plural: inferenceservices, singular: inferenceservice, shortNames: [isvc]}
-  scope: Namespaced
-  versions:
-    - name: v1beta1
-      served: true
-      storage: true
-      subresources: {status: {}}
-      additionalPrinterColumns:
-        - {name: Ready, type: string, jsonPath: ".status.conditions[?(@.type=='Ready')].status"}
-        - {name: Version, type: string, jsonPath: ".metadata.annotations.ferry\\.dev/model-version"}
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`
-
 var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
 // installCRD creates the InferenceService CRD and waits until it is Established.
@@ -112,7 +90,7 @@ func installCRD(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	crd := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(inferenceServiceCRD), &crd.Object); err != nil {
+	if err := yaml.Unmarshal([]byte(testenv.InferenceServiceCRD), &crd.Object); err != nil {
 		return err
 	}
 	if _, err := client.Resource(crdResource).Create(ctx, crd, metav1.CreateOptions{}); err != nil {

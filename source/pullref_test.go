@@ -1,8 +1,6 @@
 package source
 
 import (
-	"slices"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,46 +14,20 @@ const (
 	readToken  = "ghs_CANARYread0123456789"
 )
 
-// credentialLog is a Git server's Authorize hook that admits the write and
-// the read token and remembers which one each request carried.
-type credentialLog struct {
-	mu   sync.Mutex
-	used []string
-}
-
-func (c *credentialLog) authorize(_, password string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.used = append(c.used, password)
-	return password == writeToken || password == readToken
-}
-
-func (c *credentialLog) since(n int) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.used[n:])
-}
-
-func (c *credentialLog) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.used)
-}
-
 // pullFixture is a repository with main (first → second) and pull request 7,
 // a commit on first that only refs/pull/7/head names, as GitHub keeps a
 // fork's head in the base repository.
 type pullFixture struct {
 	srv                  *testenv.GitServer
-	creds                *credentialLog
+	creds                *testenv.CredentialLog
 	repo                 *Repository
 	first, second, head7 string
 }
 
 func newPullFixture(t *testing.T) *pullFixture {
 	t.Helper()
-	creds := &credentialLog{}
-	srv := testenv.NewGitServer(t, testenv.GitServerOptions{Username: "seed", Password: "seed-password", Authorize: creds.authorize})
+	creds := testenv.NewCredentialLog(writeToken, readToken)
+	srv := testenv.NewGitServer(t, testenv.GitServerOptions{Username: "seed", Password: "seed-password", Authorize: creds.Authorize})
 	url := srv.CreateRepo(t, "models")
 	wt := srv.Clone(t, "models")
 	wt.Write(t, "environments/dev/models.yaml", "version: 1.0.0\n")
@@ -86,11 +58,11 @@ func TestAPullRequestIsFetchedWithTheReadCredentialsOnly(t *testing.T) {
 	refsBefore, err := testenv.Git(f.srv.RepoDir("models"), "show-ref")
 	require.NoError(t, err)
 
-	n := f.creds.len()
+	n := f.creds.Len()
 	pull, err := pulls.Fetch(t.Context(), 7)
 	require.NoError(t, err)
 	assert.Equal(t, Pull{Number: 7, Head: f.head7, Base: f.second}, pull)
-	used := f.creds.since(n)
+	used := f.creds.Since(n)
 	require.NotEmpty(t, used, "the fetch authenticated")
 	for _, token := range used {
 		assert.Equal(t, readToken, token, "a pull request is fetched with the read token, never the write token")
@@ -137,11 +109,11 @@ func TestWrongReadCredentialsFailWithoutFallingBackToTheWriteToken(t *testing.T)
 	f := newPullFixture(t)
 	pulls, err := f.repo.PullRequests(Auth{Token: "ghs_CANARYwrong"})
 	require.NoError(t, err)
-	n := f.creds.len()
+	n := f.creds.Len()
 	_, err = pulls.Fetch(t.Context(), 7)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "ghs_CANARYwrong")
-	assert.NotContains(t, f.creds.since(n), writeToken)
+	assert.NotContains(t, f.creds.Since(n), writeToken)
 }
 
 func TestFetchRefsTakesBranchesRefsAndCommitsAndRefusesTheRest(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,32 +29,6 @@ const (
 )
 
 var environments = []string{"dev", "staging", "prod"}
-
-// credentialLog is the Git server's Authorize hook: it admits the write and
-// read tokens and remembers which each request carried.
-type credentialLog struct {
-	mu   sync.Mutex
-	used []string
-}
-
-func (c *credentialLog) authorize(_, password string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.used = append(c.used, password)
-	return password == writeToken || password == readToken
-}
-
-func (c *credentialLog) since(n int) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.used[n:])
-}
-
-func (c *credentialLog) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.used)
-}
 
 // renderCall is one Render: the commit the tree was checked out at, and
 // the environment path.
@@ -122,7 +95,7 @@ func (c *countingRenderer) hold(path string) (entered <-chan renderCall, release
 type fixture struct {
 	t       testing.TB
 	git     *testenv.GitServer
-	creds   *credentialLog
+	creds   *testenv.CredentialLog
 	wt      *testenv.WorkTree
 	main    string
 	gh      *githubtest.Server
@@ -134,8 +107,8 @@ type fixture struct {
 
 func newFixture(t testing.TB, files map[string]string) *fixture {
 	t.Helper()
-	f := &fixture{t: t, creds: &credentialLog{}}
-	f.git = testenv.NewGitServer(t, testenv.GitServerOptions{Username: "seed", Password: "seed-password", Authorize: f.creds.authorize})
+	f := &fixture{t: t, creds: testenv.NewCredentialLog(writeToken, readToken)}
+	f.git = testenv.NewGitServer(t, testenv.GitServerOptions{Username: "seed", Password: "seed-password", Authorize: f.creds.Authorize})
 	url := f.git.CreateRepo(t, "models")
 	f.wt = f.git.Clone(t, "models")
 	f.wt.WriteAll(t, testenv.ModelRepo(nsPrefix, environments...))

@@ -155,14 +155,14 @@ func TestAForkPullRequestIsFetchedWithTheReadTokenOnlyAndNeverDryRun(t *testing.
 	f.repo.Environments[0].Cluster = cluster // preview.clusterDiff: true
 	f.start(Options{})
 	n, head := f.openPR(pin("1.1.0")) // refs/pull/N/head only: no branch of the base repository holds it
-	used := f.creds.len()
+	used := f.creds.Len()
 	require.True(t, f.pool.Notify(Event{Repository: "models", Number: n, Action: "opened", BaseRef: "main", HeadSHA: head, Fork: true}))
 
 	comments := f.waitPosted(n, head)
 	require.Len(t, comments, 1)
 	assert.Contains(t, comments[0].Body, "live cluster: not dry-run: the pull request comes from a fork")
 	assert.Empty(t, cluster.asked, "a fork's head is never sent to the cluster")
-	tokens := f.creds.since(used)
+	tokens := f.creds.Since(used)
 	require.NotEmpty(t, tokens, "the preview fetched")
 	for _, token := range tokens {
 		assert.Equal(t, readToken, token, "only the read token reaches the Git server during a preview")

@@ -170,13 +170,13 @@ func notification(ev webhooks.Event) (ring.Notification, noteKey, bool) {
 	return n, noteKey{repo: n.Repository, kind: n.Kind}, true
 }
 
-// notifier is the engine as accept uses it.
+// notifier is the engine as accept (and sink) use it.
 type notifier interface {
 	Notify(repo string) bool
 	NotifyChecks(repo string) bool
 }
 
-// previewer is the preview pool as accept uses it.
+// previewer is the preview pool as accept (and sink) use it.
 type previewer interface {
 	Notify(ev preview.Event) bool
 }
@@ -186,10 +186,10 @@ var (
 	_ previewer = (*preview.Pool)(nil)
 )
 
-// accept takes a notification another member forwarded, as the webhook
-// receiver would have: this replica owned the repository when it was sent
-// (if it no longer does, the engine drops it and the new owner fetches what
-// it won).
+// accept hands a notification to the engine or the preview pool: one
+// another member forwarded (this replica owned the repository when it was
+// sent; if it no longer does, the engine drops it and the new owner fetches
+// what it won), or, through sink, one this replica's receiver took.
 func accept(eng notifier, previews previewer, log *slog.Logger) func(ring.Notification) bool {
 	return func(n ring.Notification) bool {
 		switch n.Kind {

@@ -69,7 +69,7 @@ func TestEveryKindOfEventReachesTheOwnerAsTheReceiverWouldHaveHandedIt(t *testin
 		require.NoError(t, ring.Forward(t.Context(), &http.Client{}, to, token, n))
 	}
 	assert.Equal(t, []string{"push models", "checks models"}, got.calls)
-	assert.Equal(t, []preview.Event{previewEvent(pr)}, got.prs, "the owner previews the pull request the receiver would have")
+	assert.Equal(t, []preview.Event{{Repository: "models", Number: 42, Action: "synchronize", BaseRef: "main", HeadSHA: pr.PullRequest.HeadSHA, Fork: true}}, got.prs, "the owner previews the pull request the receiver would have")
 }
 
 func TestAMemberThatDoesNotAnswerHoldsUpOnlyItsOwnWebhooks(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/ferry-gitops/ferry/internal/preview"
 	"github.com/ferry-gitops/ferry/promote"
 	"github.com/ferry-gitops/ferry/source"
-	"github.com/ferry-gitops/ferry/webhooks"
 )
 
 func newPreviewCommand() *cobra.Command {
@@ -112,12 +111,6 @@ func (a *app) previewRepositories(getenv func(string) string) ([]preview.Reposit
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// previewEvent is a pull request webhook as the preview pool takes it.
-func previewEvent(ev webhooks.Event) preview.Event {
-	pr := ev.PullRequest
-	return preview.Event{Repository: ev.Repository, Number: pr.Number, Action: pr.Action, BaseRef: pr.BaseRef, HeadSHA: pr.HeadSHA, Fork: pr.Fork}
 }
 
 // runBeside runs the engine and the preview pool until ctx ends, and

@@ -24,7 +24,6 @@ import (
 	"github.com/ferry-gitops/ferry/internal/dashboard"
 	"github.com/ferry-gitops/ferry/internal/engine"
 	"github.com/ferry-gitops/ferry/internal/httpserver"
-	"github.com/ferry-gitops/ferry/internal/preview"
 	"github.com/ferry-gitops/ferry/internal/ring"
 	"github.com/ferry-gitops/ferry/webhooks"
 )
@@ -130,7 +129,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		io.WriteString(w, "ok\n")
 	})
 	if len(secrets) > 0 {
-		events := sink(eng, previews)
+		events := sink(eng, previews, log)
 		if member != nil {
 			events = member.route(events)
 		}
@@ -259,17 +258,16 @@ func listen(addrs []string, handlers []http.Handler, failed chan<- error) ([]*ht
 
 // sink hands webhook events to the engine: a push asks for a fetch of its
 // repository; a check or status event wakes environments waiting for
-// required checks. Pull request events go to the preview pool.
-func sink(eng *engine.Engine, previews *preview.Pool) func(webhooks.Event) bool {
+// required checks. Pull request events go to the preview pool. An event
+// takes the path a member's forwarded one does (notification, then
+// accept), so the owner does the same with either.
+func sink(eng notifier, previews previewer, log *slog.Logger) func(webhooks.Event) bool {
+	deliver := accept(eng, previews, log)
 	return func(ev webhooks.Event) bool {
-		switch ev.Kind {
-		case webhooks.KindPush:
-			return eng.Notify(ev.Repository)
-		case webhooks.KindChecks:
-			return eng.NotifyChecks(ev.Repository)
-		case webhooks.KindPullRequest:
-			return previews.Notify(previewEvent(ev))
+		n, _, ok := notification(ev)
+		if !ok {
+			return true
 		}
-		return true
+		return deliver(n)
 	}
 }

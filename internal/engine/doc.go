@@ -1,6 +1,7 @@
 // Package engine is Ferry's reconciler: it composes source, render and apply
-// into one pipeline per (repository, environment), driven by a de-duplicating,
-// rate-limited work queue that webhooks and a cron resync feed. It keeps the
+// into one pipeline per (repository, environment), driven by de-duplicating,
+// rate-limited work queues that a cron resync (main) and pushes (urgent)
+// feed. It keeps the
 // status of every environment and the metrics that describe them.
 //
 // It reads no flags, files or environment variables: cmd/ferry builds the

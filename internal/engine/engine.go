@@ -64,9 +64,10 @@ type Options struct {
 	Renderer     renderer
 	// Resync is a robfig/cron spec for fetch and drift checks; "" turns it off.
 	Resync string
-	// Workers bounds how many environments render and apply at once; 0
-	// means 16. The steps after apply (health, tests, checks, promotion) do
-	// not hold a worker.
+	// Workers is the main queue's workers (resync fetches and drift
+	// checks); 0 means 16. Pushes have 4 more of their own (lanes.go), so
+	// up to Workers+4 environments render and apply at once. The steps after
+	// apply (health, tests, checks, promotion) do not hold a worker.
 	Workers int
 	// HealthTimeout bounds the wait for health after an apply; 0 means 5m.
 	HealthTimeout time.Duration

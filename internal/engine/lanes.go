@@ -8,15 +8,21 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
+// urgentWorkers are the urgent queue's workers, beside Options.Workers.
+const urgentWorkers = 4
+
+// busyRetry is how soon an item in process from the other lane comes back.
+const busyRetry = 10 * time.Millisecond
+
+// next processes one work item of q; false when q has shut down.
+//
 // Work a push asks for goes to a lane of its own, urgent, with workers of
 // its own: a push is applied within a second even while a resync of a
 // thousand repositories fills the main queue with drift checks. What a
-// fetch from the urgent lane finds to reconcile stays in it.
-const urgentWorkers = 4
-
-// next processes one work item of q; false when q has shut down. An item
-// already in process from the other lane waits for it (one worker per
-// environment at a time, whichever lane it came by).
+// fetch from the urgent lane finds to reconcile stays in it. An item already
+// in process from the other lane is re-queued every busyRetry until that
+// lane releases it, so one environment is worked on by one worker at a
+// time, whichever lane it came by.
 func (e *Engine) next(ctx context.Context, q workqueue.TypedRateLimitingInterface[key]) bool {
 	k, quit := q.Get()
 	if quit {
@@ -24,7 +30,7 @@ func (e *Engine) next(ctx context.Context, q workqueue.TypedRateLimitingInterfac
 	}
 	defer q.Done(k)
 	if !e.claim(k) {
-		q.AddAfter(k, 10*time.Millisecond)
+		q.AddAfter(k, busyRetry)
 		return true
 	}
 	defer e.release(k)

@@ -42,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, depth func() float64, statuses func()
 			Name: "ferry_reconcile_skipped_total", Help: "New commits that touched none of an environment's inputs.",
 		}, []string{"repository", "environment"}),
 		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ferry_queue_depth", Help: "Work items waiting in the queue.",
+			Name: "ferry_queue_depth", Help: "Work items waiting in the main and urgent queues.",
 		}, depth),
 		info: &infoCollector{statuses: statuses, desc: prometheus.NewDesc("ferry_environment_info",
 			"1 for each environment, labelled with its revision, phase and health.",

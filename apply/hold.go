@@ -159,9 +159,7 @@ func (a *Applier) conflicted(inv Inventory, err error) bool {
 	if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
 		return false
 	}
-	a.mu.Lock()
-	delete(a.inventories, inv.String())
-	a.mu.Unlock()
+	a.Forget(inv)
 	return true
 }
 

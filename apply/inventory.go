@@ -251,8 +251,9 @@ func (st *inventoryState) claim(items []item) error {
 	return nil
 }
 
-// Revision returns the commit last applied for the inventory, as recorded in
-// the cluster, or "" when nothing was applied yet.
+// Revision returns the commit last applied for the inventory, as recorded on
+// its ConfigMap when this applier last read or wrote it (one GET the first
+// time), or "" when nothing was applied yet.
 func (a *Applier) Revision(ctx context.Context, inv Inventory) (string, error) {
 	st, err := a.loadInventory(ctx, inv)
 	if err != nil {

@@ -121,11 +121,11 @@ func TestARestartedApplierReadsAnInventoryOnceNotOnEveryResync(t *testing.T) {
 	require.NoError(t, err)
 	changed := Request{Inventory: req.Inventory, Revision: "r2", Objects: objects(t, ns, model)}
 	changed.Objects[0].SetLabels(map[string]string{"changed": "yes"})
-	if _, err := a.Apply(t.Context(), changed); err != nil {
-		assert.True(t, IsTransient(err), "a conflict on the inventory is transient: %v", err)
-		_, err = a.Apply(t.Context(), changed)
-		require.NoError(t, err)
-	}
+	_, err = a.Apply(t.Context(), changed)
+	require.Error(t, err, "the copy is stale: the write is refused")
+	assert.True(t, IsTransient(err), "a conflict on the inventory is transient: %v", err)
+	_, err = a.Apply(t.Context(), changed)
+	require.NoError(t, err)
 	assert.Equal(t, 2, reads(), "read again after the conflict: %v", reqs.paths)
 }
 

@@ -200,7 +200,7 @@ func accept(eng notifier, previews previewer, log *slog.Logger) func(ring.Notifi
 		case ring.KindPullRequest:
 			var pr pullRequestNote
 			if err := json.Unmarshal(n.Payload, &pr); err != nil || pr.Number <= 0 {
-				log.Warn("forwarded pull request dropped: its payload is not a pull request", "repository", n.Repository)
+				log.Warn("pull request notification dropped: its payload is not a pull request", "repository", n.Repository)
 				return true
 			}
 			return previews.Notify(preview.Event{Repository: n.Repository, Number: pr.Number, Action: pr.Action, BaseRef: pr.BaseRef, HeadSHA: pr.HeadSHA, Fork: pr.Fork})

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -30,23 +29,25 @@ import (
 // scaleEnvs are each repository's environments in BenchmarkScale.
 var scaleEnvs = []string{"dev", "staging", "prod"}
 
-// BenchmarkScale runs one ferry serve over BENCH_REPOS (default 1,000)
+// BenchmarkScale runs ferry serve over BENCH_REPOS (default 1,000)
 // repositories × 3 environments of 20 objects (a Namespace and 19
-// ConfigMaps), then three replicas sharing the same repositories through a
-// ring, on one kwok cluster and one Git server. It reports:
-//   - single: cold start → every environment healthy (cold-start-s), RSS once
-//     settled and after an idle resync (rss-MiB), and the requests the API
-//     server counted during that resync, per kind per environment (the most
-//     of any kind: resync-req/kind/env);
-//   - a replaced pod: a new process with an empty data directory over a
-//     cluster that already holds every object → every environment healthy
-//     (new-pod-start-s);
-//   - ring: time for three new replicas to have every environment healthy
-//     (ring-start-s), each replica's RSS as a share of the single replica's
-//     (the largest: ring-rss-share);
-//   - push → applied p50 for the single replica and for the ring with the
-//     webhook sent to a replica that does not own the repository (forwarded),
-//     and their difference (ring-push-extra-ms).
+// ConfigMaps) on one kwok cluster and one Git server, in three phases:
+//   - first install: one replica creates every object → every environment
+//     healthy (first-install-s, and its peak RSS);
+//   - single: a cold start, a new process with an empty data directory over
+//     the cluster that now holds every object → every environment healthy
+//     (cold-start-s); its RSS after an idle resync (rss-MiB), the requests
+//     the API server counted during that resync per kind per environment
+//     (the most of any kind: resync-req/kind/env), and push → applied p50;
+//   - ring: three new replicas sharing the repositories: start → every
+//     environment healthy (ring-start-s), their idle resync, each replica's
+//     RSS as a share of the single replica's (the largest: ring-rss-share),
+//     and push → applied p50 with the webhook sent to a replica that does
+//     not own the repository (forwarded), less the single's
+//     (ring-push-extra-ms).
+//
+// The single replica and the ring replicas start alike, over objects that
+// exist, so their memory is compared like for like.
 //
 // Budgets (issue 15): cold start ≤ 60 s, RSS ≤ 300 MiB, idle resync ≤ 1
 // request per kind per environment; each replica ≤ 40 % of the single RSS;
@@ -127,18 +128,31 @@ func BenchmarkScale(b *testing.B) {
 	const trials = 40
 
 	for b.Loop() {
-		// One replica, cold: every object is created.
+		// A first install: one replica creates every object.
 		start := time.Now()
+		installer := testenv.StartFerry(b, ferryBin, config(""), env, 5*time.Minute)
+		healthy(b, installer, envs, 30*time.Minute)
+		b.ReportMetric(time.Since(start).Seconds(), "first-install-s")
+		_, peak, _ := installer.RSS()
+		b.ReportMetric(peak, "first-install-peak-rss-MiB")
+		if err := installer.Stop(); err != nil {
+			b.Fatal(err)
+		}
+
+		// A cold start: a new process with an empty data directory over a
+		// cluster that already holds every object, as a replaced pod or a
+		// ring replica meets it. Every repository is cloned, every
+		// environment read back and checked. It is the single replica the
+		// ring is compared with.
+		start = time.Now()
 		single := testenv.StartFerry(b, ferryBin, config(""), env, 5*time.Minute)
 		healthy(b, single, envs, 30*time.Minute)
 		b.ReportMetric(time.Since(start).Seconds(), "cold-start-s")
-		settled, _, _ := single.RSS()
-		b.ReportMetric(settled, "settled-rss-MiB")
 
 		// An idle resync: nothing changed, so each environment costs its
 		// drift check's LISTs and nothing else.
 		perKind := idleResync(b, cluster, envs, single)
-		b.ReportMetric(slices.Max(mapValues(perKind)), "resync-req/kind/env")
+		b.ReportMetric(most(perKind), "resync-req/kind/env")
 		b.Logf("idle resync, one replica, requests per environment by verb and resource: %v", perKind)
 		singleRSS, peak, _ := single.RSS()
 		b.ReportMetric(singleRSS, "rss-MiB")
@@ -154,17 +168,6 @@ func BenchmarkScale(b *testing.B) {
 			b.Fatal(err)
 		}
 
-		// A new process with an empty data directory over a cluster that
-		// already holds every object: what a replaced pod does. Every
-		// repository is cloned, every environment read back and checked.
-		start = time.Now()
-		replaced := testenv.StartFerry(b, ferryBin, config(""), env, 5*time.Minute)
-		healthy(b, replaced, envs, 30*time.Minute)
-		b.ReportMetric(time.Since(start).Seconds(), "new-pod-start-s")
-		if err := replaced.Stop(); err != nil {
-			b.Fatal(err)
-		}
-
 		// Three replicas over the same repositories and objects.
 		coordination := fmt.Sprintf("coordination: {kubeconfig: %q, namespace: ferry-ring, leaseDuration: 3s, listen: \"127.0.0.1:0\", tokenEnv: BENCH_RING_TOKEN}\n", cluster.Kubeconfig)
 		ids := []string{"ferry-0", "ferry-1", "ferry-2"}
@@ -176,7 +179,7 @@ func BenchmarkScale(b *testing.B) {
 		healthy(b, replicas[ids[0]], envs, 30*time.Minute)
 		b.ReportMetric(time.Since(start).Seconds(), "ring-start-s")
 		perKind = idleResync(b, cluster, envs, replicas[ids[0]], replicas[ids[1]], replicas[ids[2]])
-		b.ReportMetric(slices.Max(mapValues(perKind)), "ring-resync-req/kind/env")
+		b.ReportMetric(most(perKind), "ring-resync-req/kind/env")
 		b.Logf("idle resync, three replicas, requests per environment by verb and resource: %v", perKind)
 		var share float64
 		for _, id := range ids {
@@ -318,132 +321,4 @@ func settingApplied(ctx context.Context, c *testenv.Cluster, ns, rv, value strin
 		}
 	}
 	return fmt.Errorf("%s: %s never applied", ns, value)
-}
-
-// apiRequests reads the API server's apiserver_request_total, summed by verb
-// and resource.
-func apiRequests(b *testing.B, c *testenv.Cluster) map[string]float64 {
-	raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		labels, value, _ := strings.Cut(line[len("apiserver_request_total{"):], "} ")
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			continue
-		}
-		out[label(labels, "verb")+" "+label(labels, "resource")] += v
-	}
-	return out
-}
-
-func label(labels, name string) string {
-	_, rest, ok := strings.Cut(labels, name+`="`)
-	if !ok {
-		return ""
-	}
-	v, _, _ := strings.Cut(rest, `"`)
-	return v
-}
-
-// perEnvironment is the requests counted between before and after, per
-// environment, by verb and resource; leases (the control plane's own
-// heartbeats) are left out.
-func perEnvironment(after, before map[string]float64, envs int) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range after {
-		if d := v - before[k]; d > 0 && !strings.HasSuffix(k, " leases") {
-			out[k] = d / float64(envs)
-		}
-	}
-	return out
-}
-
-// reconcileTotal reads ferry_reconcile_total, every result summed, from
-// ferry's admin listener.
-func reconcileTotal(b *testing.B, ferry *testenv.Ferry) float64 {
-	resp, err := http.Get(ferry.Admin + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "ferry_reconcile_total{") {
-			_, value, _ := strings.Cut(line, "} ")
-			v, _ := strconv.ParseFloat(value, 64)
-			total += v
-		}
-	}
-	return total
-}
-
-// idleResync counts the requests the API server serves while ferries
-// reconcile every one of envs environments once more with nothing changed
-// (their next resync), per environment, by verb and resource.
-func idleResync(b *testing.B, cluster *testenv.Cluster, envs int, ferries ...*testenv.Ferry) map[string]float64 {
-	total := func() float64 {
-		var n float64
-		for _, f := range ferries {
-			n += reconcileTotal(b, f)
-		}
-		return n
-	}
-	before, start := apiRequests(b, cluster), total()
-	deadline := time.Now().Add(5 * time.Minute)
-	for total() < start+float64(envs) {
-		if time.Now().After(deadline) {
-			b.Fatalf("no resync of all %d environments within 5 minutes", envs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return perEnvironment(apiRequests(b, cluster), before, envs)
-}
-
-func mapValues(m map[string]float64) []float64 {
-	out := []float64{0}
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
-// rssParts is ferry's resident memory by kind (anonymous: its heap and
-// stacks; file: the executable's pages, shared with any other process
-// running it) and its Go heap in use, from /proc and its metrics.
-func rssParts(b *testing.B, ferry *testenv.Ferry) string {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ferry.Pid()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var parts []string
-	for line := range strings.Lines(string(raw)) {
-		if strings.HasPrefix(line, "RssAnon:") || strings.HasPrefix(line, "RssFile:") {
-			parts = append(parts, strings.Join(strings.Fields(line), " "))
-		}
-	}
-	resp, err := http.Get(ferry.Admin + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			parts = append(parts, fmt.Sprintf("heap in use %.0f MiB", n/(1<<20)))
-		}
-	}
-	return strings.Join(parts, ", ")
 }

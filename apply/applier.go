@@ -72,8 +72,12 @@ type Applier struct {
 	identity    string
 	holderAlive func(string) bool
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// inventories are the copies kept, by ConfigMap name, while the watch
+	// (inventorywatch.go) finds nothing newer; none once stopped.
 	inventories map[string]*inventoryState
+	invWatch    inventoryWatch
+	stopped     bool
 
 	// keyRef names the Secret holding the key of Secret hashes (see
 	// hashKey); tests point it elsewhere. key is that key once loaded.
@@ -148,6 +152,7 @@ func New(opts Options) (*Applier, error) {
 		mapper:      restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
 		concurrency: opts.Concurrency,
 		inventories: map[string]*inventoryState{},
+		invWatch:    inventoryWatch{newest: map[string]string{}},
 		keyRef:      types.NamespacedName{Namespace: inventoryNS, Name: hashKeySecret},
 	}, nil
 }

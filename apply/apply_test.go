@@ -345,3 +345,32 @@ func TestTheInventoryRecordsTheRevisionForARestartedFerry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "c0ffee", rev)
 }
+
+func TestAMassDeleteConfirmedByAnotherProcessIsNotRefusedAgain(t *testing.T) {
+	ns := cluster.Namespace(t)
+	inv := inventoryFor(ns)
+	// The engine's applier, its watch down: it learns of the other process's
+	// prune only by reading the inventory again.
+	engine := blindReplica(t, "engine")
+	_, err := engine.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objects(t, ns, model)})
+	require.NoError(t, err)
+	onlyConfig := objects(t, ns, model)[:1]
+	_, err = engine.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: onlyConfig})
+	require.True(t, IsMassDelete(err), "%v", err)
+
+	// A person follows the error's advice: ferry sync --allow-mass-delete.
+	sync, _ := newApplier(t, cluster)
+	cs, err := sync.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: onlyConfig, AllowMassDelete: true})
+	require.NoError(t, err)
+	require.Equal(t, 2, cs.Count(Deleted))
+
+	// The engine's copy still lists what sync pruned: its guard finds the
+	// inventory changed, and the retry plans from what the cluster holds.
+	_, err = engine.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: onlyConfig})
+	require.Error(t, err, "planned from the old copy")
+	assert.False(t, IsMassDelete(err), "not refused on objects that are gone: %v", err)
+	assert.True(t, IsTransient(err), "%v", err)
+	cs, err = engine.Apply(t.Context(), Request{Inventory: inv, Revision: "r2", Objects: onlyConfig})
+	require.NoError(t, err, "the retry")
+	assert.Zero(t, cs.Count(Deleted))
+}

@@ -35,6 +35,22 @@ func replica(t *testing.T, identity string, alive func(string) bool, gate <-chan
 	})
 	a, err := New(Options{Config: cfg, Identity: identity, HolderAlive: alive})
 	require.NoError(t, err)
+	t.Cleanup(a.Stop)
+	return a
+}
+
+// blindReplica is a replica whose watch of the inventories never sees
+// anything: it keeps its copies until a write of its own is refused, as it
+// would while its watch is down.
+func blindReplica(t *testing.T, identity string) *Applier {
+	t.Helper()
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.Wrap(failing(http.StatusServiceUnavailable, func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/namespaces/"+inventoryNS+"/configmaps")
+	}))
+	a, err := New(Options{Config: cfg, Identity: identity})
+	require.NoError(t, err)
+	t.Cleanup(a.Stop)
 	return a
 }
 
@@ -102,7 +118,10 @@ func TestTheHoldOfAReplicaThatIsGoneIsIgnored(t *testing.T) {
 func TestAnInventoryChangedSinceItWasReadIsReadAgain(t *testing.T) {
 	ns := cluster.Namespace(t)
 	inv := inventoryFor(ns)
-	a, b := replica(t, "a", nil, nil), replica(t, "b", nil, nil)
+	// a's watch is down: only the conditional write can tell it that its
+	// copy is old (TestAnIdleApplyPrunesWhatAnotherReplicaAddedMeanwhile
+	// is the watch's part).
+	a, b := blindReplica(t, "a"), replica(t, "b", nil, nil)
 	_, err := a.Apply(t.Context(), Request{Inventory: inv, Revision: "r1", Objects: objects(t, ns, model)})
 	require.NoError(t, err)
 	// b writes the inventory (a new revision): a's copy of it is now old.

@@ -73,7 +73,7 @@ func (inv Inventory) configMapName() string {
 // The entries map is shared: it is never changed in place, only replaced.
 func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryState, error) {
 	a.mu.Lock()
-	cached, ok := a.inventories[inv.String()]
+	cached, ok := a.inventories[inv.configMapName()]
 	a.mu.Unlock()
 	if ok {
 		st := *cached
@@ -109,18 +109,29 @@ func (a *Applier) loadInventory(ctx context.Context, inv Inventory) (*inventoryS
 	return st, nil
 }
 
-// cacheInventory keeps a copy of st as the inventory last read or written.
-// A copy read is as good as one written: every write is conditional on its
-// resourceVersion (a conflict drops it), the mass-delete confirmation is
-// read fresh (guard), and a replica that wins or loses the environment
-// forgets it. So a restarted ferry reads each inventory once, not once per
-// resync.
+// cacheInventory keeps a copy of st as the inventory last read or written,
+// unless a newer version of it was seen. Every write is conditional on the
+// copy's resourceVersion (a conflict drops it), a newer version written by
+// anyone drops it (inventorywatch.go), and the mass-delete confirmation is
+// read fresh (guard). So a restarted ferry reads each inventory once, not
+// once per resync, and an idle resync still prunes what another replica
+// added meanwhile.
 func (a *Applier) cacheInventory(inv Inventory, st *inventoryState) {
+	a.watchInventories()
+	name := inv.configMapName()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return
+	}
+	a.sawVersion(name, st.resourceVersion)
+	if !a.current(name, st.resourceVersion) {
+		delete(a.inventories, name)
+		return
+	}
 	cached := *st
 	cached.records = slices.Clone(st.records)
-	a.mu.Lock()
-	a.inventories[inv.String()] = &cached
-	a.mu.Unlock()
+	a.inventories[name] = &cached
 }
 
 // saveInventory writes the entries when they differ from what is stored (or
@@ -269,5 +280,5 @@ func (a *Applier) Revision(ctx context.Context, inv Inventory) (string, error) {
 func (a *Applier) Forget(inv Inventory) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.inventories, inv.String())
+	delete(a.inventories, inv.configMapName())
 }

@@ -81,6 +81,7 @@ func newApplier(t testing.TB, c *testenv.Cluster) (*Applier, *requests) {
 	cfg.Wrap(reqs.wrap)
 	a, err := New(Options{Config: cfg})
 	require.NoError(t, err)
+	t.Cleanup(a.Stop)
 	return a, reqs
 }
 
@@ -92,6 +93,7 @@ func newApplierWith(t testing.TB, c *testenv.Cluster, wrap func(http.RoundTrippe
 	cfg.Wrap(wrap)
 	a, err := New(Options{Config: cfg})
 	require.NoError(t, err)
+	t.Cleanup(a.Stop)
 	return a
 }
 

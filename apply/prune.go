@@ -50,12 +50,18 @@ func (a *Applier) guard(ctx context.Context, inv Inventory, st *inventoryState, 
 	// Annotating moved the resourceVersion; when the entries are still the
 	// ones planned from, the inventory follows it, so the apply's writes are
 	// not refused as a conflict with that person.
+	// Entries that differ from the ones planned from (ferry sync
+	// --allow-mass-delete pruned them, another replica applied) make the
+	// count wrong: the copy is dropped and the apply retried on what the
+	// cluster holds, rather than refused on what it no longer does.
 	if cm, err := a.core.CoreV1().ConfigMaps(inventoryNS).Get(ctx, inv.configMapName(), metav1.GetOptions{}); err == nil {
-		st.allowMassDelete = cm.Annotations[allowMassDeleteAn]
-		if cm.Data["objects"] == string(st.written) {
-			st.resourceVersion = cm.ResourceVersion
-			st.holder, st.heldUntil = cm.Annotations[annotationHeldBy], cm.Annotations[annotationHeldUntil]
+		if planned := string(st.written); cm.Data["objects"] != planned && !(planned == "" && cm.Data["objects"] == "[]") {
+			a.Forget(inv)
+			return fmt.Errorf("inventory %s: %w", inv, &transientError{err: errChangedMeanwhile})
 		}
+		st.allowMassDelete = cm.Annotations[allowMassDeleteAn]
+		st.resourceVersion = cm.ResourceVersion
+		st.holder, st.heldUntil = cm.Annotations[annotationHeldBy], cm.Annotations[annotationHeldUntil]
 	}
 	if req.Revision != "" && st.allowMassDelete == req.Revision {
 		return nil

@@ -57,25 +57,35 @@ func (a *Applier) SaveVerification(ctx context.Context, inv Inventory, v Verific
 	cm := corev1ac.ConfigMap(inv.configMapName(), inventoryNS).
 		WithLabels(map[string]string{LabelManagedBy: ManagedByFerry}).
 		WithData(map[string]string{"verification": string(data)})
+	// The write moves the ConfigMap's resourceVersion. The kept inventory
+	// follows it when the ConfigMap it returns still holds what the copy
+	// kept before the write does (nobody else wrote meanwhile); else it is
+	// dropped, and the next apply reads it again, so its conditional writes
+	// never conflict with ferry itself nor pass over someone else's. The
+	// copy is taken before the write: the watch may drop it on seeing this
+	// very write before the write returns.
+	name := inv.configMapName()
+	a.mu.Lock()
+	cur := a.inventories[name]
+	a.mu.Unlock()
 	written, err := a.core.CoreV1().ConfigMaps(inventoryNS).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: verificationManager, Force: true})
-	// The write moved the ConfigMap's resourceVersion. The cached inventory
-	// follows it when the ConfigMap it returned still holds what the cache
-	// does (nobody else wrote meanwhile); else it is dropped, and the next
-	// apply reads it again, so its conditional writes never conflict with
-	// ferry itself nor pass over someone else's.
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur := a.inventories[inv.String()]
 	switch {
 	case err != nil || cur == nil:
-		delete(a.inventories, inv.String())
+		delete(a.inventories, name)
 	case cur.resourceVersion != "" && written.Data["objects"] == string(cur.written) && written.Data["applies"] == cur.recordsJSON() &&
 		written.Annotations[AnnotationRev] == cur.revision && written.Annotations[annotationHeldBy] == cur.holder:
 		next := *cur
 		next.resourceVersion = written.ResourceVersion
-		a.inventories[inv.String()] = &next
+		a.sawVersion(name, next.resourceVersion)
+		if !a.stopped && a.current(name, next.resourceVersion) {
+			a.inventories[name] = &next
+		} else {
+			delete(a.inventories, name)
+		}
 	default:
-		delete(a.inventories, inv.String())
+		delete(a.inventories, name)
 	}
 	if err != nil {
 		return fmt.Errorf("inventory %s: write verification to ConfigMap %s/%s: %w", inv, inventoryNS, inv.configMapName(), err)

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,6 +28,7 @@ import (
 type inventoryWatch struct {
 	start  sync.Once
 	cancel context.CancelFunc
+	done   chan struct{} // closed once the informer has stopped
 	// newest is, by ConfigMap name, the newest resource version this
 	// applier has seen: by the watch, or by its own reads and writes.
 	// Guarded by Applier.mu.
@@ -56,19 +58,31 @@ func (a *Applier) watchInventories() {
 			UpdateFunc: func(_, obj any) { a.noticed(obj, false) },
 			DeleteFunc: func(obj any) { a.noticed(obj, true) },
 		})
-		go informer.RunWithContext(ctx)
+		a.invWatch.done = make(chan struct{})
+		go func() {
+			defer close(a.invWatch.done)
+			informer.RunWithContext(ctx)
+		}()
 	})
 }
 
-// Stop ends the watch of the inventories; the applier keeps no copy after
-// it (each apply reads its inventory). For tests and a graceful exit.
+// Stop ends the watch of the inventories and waits (at most 5 s) until it
+// has stopped; the applier keeps no copy after it (each apply reads its
+// inventory). For a command that is done with the applier, and tests.
 func (a *Applier) Stop() {
-	a.watchInventories() // so that a later call starts nothing
-	a.invWatch.cancel()
+	a.invWatch.start.Do(func() {}) // nothing starts after Stop
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.stopped = true
 	clear(a.inventories)
+	a.mu.Unlock()
+	if a.invWatch.cancel == nil {
+		return
+	}
+	a.invWatch.cancel()
+	select {
+	case <-a.invWatch.done:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // noticed records a version of an inventory ConfigMap the watch delivered

@@ -26,6 +26,7 @@ func newDiffCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			defer a.close()
 			out := cmd.OutOrStdout()
 			differs := false
 			problems := a.forEachRendered(cmd.Context(), env, func(repo engine.Repository, e engine.Environment, head string, res *render.Result) error {

@@ -38,6 +38,7 @@ func newPreviewCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer a.close()
 			repos, err := a.previewRepositories(os.Getenv)
 			if err != nil {
 				return err

@@ -33,6 +33,7 @@ func newPromoteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer a.close()
 			eng, err := a.engine(log, nil, false)
 			if err != nil {
 				return err

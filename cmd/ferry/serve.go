@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer a.close()
 	eng, err := a.engine(log, reg, false, func(o *engine.Options) {
 		for _, s := range secrets {
 			o.Secrets = append(o.Secrets, string(s))

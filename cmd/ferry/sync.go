@@ -33,6 +33,7 @@ func newSyncCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer a.close()
 			if a.cfg.Coordination != nil && !force {
 				if err := a.skipRingOwned(cmd.Context(), cmd.ErrOrStderr()); err != nil {
 					return err

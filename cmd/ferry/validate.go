@@ -38,6 +38,7 @@ func newValidateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer a.close()
 			out := cmd.OutOrStdout()
 			problems := a.forEachRendered(cmd.Context(), "", func(repo engine.Repository, env engine.Environment, head string, res *render.Result) error {
 				if err := checkPolicy(repo, env, res); err != nil {

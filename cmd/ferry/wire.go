@@ -35,6 +35,18 @@ type app struct {
 	secrets []string
 }
 
+// close stops what the app started beside its commands (the appliers'
+// watches of their inventories).
+func (a *app) close() {
+	stopped := map[*apply.Applier]bool{}
+	for _, ap := range a.appliers {
+		if !stopped[ap] {
+			stopped[ap] = true
+			ap.Stop()
+		}
+	}
+}
+
 // purpose says which command builds an app: only ferry serve keeps its clones
 // in /var/lib/ferry by default.
 type purpose int

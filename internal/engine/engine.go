@@ -189,9 +189,13 @@ func New(opts Options) (*Engine, error) {
 	}
 	defaults(&opts)
 	e := &Engine{opts: opts, log: opts.Logger, repos: map[string]*repoState{}, pipeCtx: context.Background(), owned: map[string]bool{}, busy: map[key]bool{}}
-	e.queue = newQueue("ferry")
-	e.urgent = newQueue("ferry-urgent")
-	e.github = newQueue("ferry-github")
+	// The two lanes share one backoff per item: an environment failing
+	// from both is retried on one schedule, and a success in either lane
+	// resets it.
+	lanes := newLimiter()
+	e.queue = newQueue("ferry", lanes)
+	e.urgent = newQueue("ferry-urgent", lanes)
+	e.github = newQueue("ferry-github", newLimiter())
 	var err error
 	if e.metrics, err = newMetrics(opts.Registerer, func() float64 { return float64(e.queue.Len() + e.urgent.Len()) }, e.infoSeries); err != nil {
 		return nil, fmt.Errorf("engine: metrics: %w", err)
@@ -244,11 +248,14 @@ func defaults(o *Options) {
 	}
 }
 
-func newQueue(name string) workqueue.TypedRateLimitingInterface[key] {
-	return workqueue.NewTypedRateLimitingQueueWithConfig[key](
-		&jitter[key]{workqueue.NewTypedItemExponentialFailureRateLimiter[key](500*time.Millisecond, 5*time.Minute)},
-		workqueue.TypedRateLimitingQueueConfig[key]{Name: name},
-	)
+func newQueue(name string, limiter workqueue.TypedRateLimiter[key]) workqueue.TypedRateLimitingInterface[key] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[key]{Name: name})
+}
+
+// newLimiter is the backoff of failed items: exponential from 500 ms to 5
+// minutes, jittered.
+func newLimiter() workqueue.TypedRateLimiter[key] {
+	return &jitter[key]{workqueue.NewTypedItemExponentialFailureRateLimiter[key](500*time.Millisecond, 5*time.Minute)}
 }
 
 // Notify asks for a fetch of the repository, as a push webhook does. It never

@@ -48,6 +48,7 @@ func TestAThousandPushesInTenSecondsEndEachEnvironmentAtItsLastCommit(t *testing
 	require.NoError(t, err)
 	applier, err := apply.New(apply.Options{Config: cluster.Config})
 	require.NoError(t, err)
+	t.Cleanup(applier.Stop)
 	renderer, err := render.New(render.Options{})
 	require.NoError(t, err)
 

@@ -55,6 +55,7 @@ func onCluster(t *testing.T, cfg *rest.Config, wrap func(http.RoundTripper) http
 		cfg.WrapTransport = wrap
 		a, err := apply.New(apply.Options{Config: cfg})
 		require.NoError(t, err)
+		t.Cleanup(a.Stop)
 		for i := range o.Repositories[0].Environments {
 			o.Repositories[0].Environments[i].Applier = a
 		}

@@ -77,6 +77,7 @@ func (h *harness) start(mutate ...func(*Options)) {
 	require.NoError(t, err)
 	applier, err := apply.New(apply.Options{Config: cluster.Config})
 	require.NoError(t, err)
+	t.Cleanup(applier.Stop)
 	renderer, err := render.New(render.Options{})
 	require.NoError(t, err)
 	var envs []Environment

@@ -138,23 +138,10 @@ func browserCellText(t *testing.T, browser context.Context, id string) string {
 func writeDashboardConfig(t *testing.T, x *e2e) {
 	t.Helper()
 	kc := x.cluster.Kubeconfig
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-adminListen: 127.0.0.1:0
-resync: "@every 1h"
-dataDir: %q
-webhook:
-  secretEnv: FERRY_TEST_WEBHOOK_SECRET
-repositories:
-  - name: %s
-    url: %s/models.git
-    allowLocal: true
-    github: {owner: acme, repo: ml-models}
-    environments:
-      - {name: prod, path: environments/prod, cluster: {kubeconfig: %q}}
+	x.writeConfig(t, fmt.Sprintf(`      - {name: prod, path: environments/prod, cluster: {kubeconfig: %q}}
       - {name: staging, path: environments/staging, cluster: {kubeconfig: %q}, promoteTo: prod, promotion: branch}
       - {name: dev, path: environments/dev, cluster: {kubeconfig: %q}, promoteTo: staging, promotion: branch}
-`, t.TempDir(), x.repo, x.srv.URL, kc, kc, kc)
-	require.NoError(t, os.WriteFile(x.config, []byte(cfg), 0o600))
+`, kc, kc, kc))
 }
 
 // signalDashboardPush sends GitHub's push webhook for head, signed.

@@ -60,6 +60,15 @@ func newE2E(t *testing.T, envs ...string) *e2e {
 		fmt.Fprintf(&envYAML, "      - {name: %s, path: environments/%s, cluster: {kubeconfig: %q}}\n", env, env, c.Kubeconfig)
 	}
 	x.config = filepath.Join(t.TempDir(), "ferry.yaml")
+	x.writeConfig(t, envYAML.String())
+	t.Setenv("FERRY_TEST_WEBHOOK_SECRET", hookSecret)
+	return x
+}
+
+// writeConfig writes x's ferry.yaml: its repository, on loopback listeners,
+// with environments as the given YAML list items.
+func (x *e2e) writeConfig(t *testing.T, environments string) {
+	t.Helper()
 	require.NoError(t, os.WriteFile(x.config, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
 adminListen: 127.0.0.1:0
 resync: "@every 1h"
@@ -72,9 +81,7 @@ repositories:
     allowLocal: true
     github: {owner: acme, repo: ml-models}
     environments:
-%s`, t.TempDir(), x.repo, x.srv.URL, envYAML.String())), 0o600))
-	t.Setenv("FERRY_TEST_WEBHOOK_SECRET", hookSecret)
-	return x
+%s`, t.TempDir(), x.repo, x.srv.URL, environments)), 0o600))
 }
 
 func (x *e2e) deployment(t *testing.T, env string) (*appsv1.Deployment, error) {

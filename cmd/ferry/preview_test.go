@@ -40,14 +40,7 @@ func previewRepo(t *testing.T) (config string) {
 	require.NoError(t, err)
 
 	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`), 0o600))
+	kubeconfig := unreachableKubeconfig(t, dir)
 	var envs strings.Builder
 	for _, env := range []string{"dev", "staging", "prod"} {
 		fmt.Fprintf(&envs, "      - {name: %s, path: environments/%s, cluster: {kubeconfig: %q}}\n", env, env, kubeconfig)

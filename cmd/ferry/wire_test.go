@@ -14,14 +14,7 @@ import (
 
 func TestEnvironmentsShareAnApplierPerClusterAndServiceAccountAndCarryTheirPolicy(t *testing.T) {
 	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`), 0o600))
+	kubeconfig := unreachableKubeconfig(t, dir)
 	cfg, err := config.Parse([]byte(`namespace: ferry
 dataDir: `+filepath.Join(dir, "data")+`
 webhook: {disabled: true}
@@ -45,4 +38,19 @@ repositories:
 	envs := a.repos[0].Environments
 	assert.Equal(t, &apply.Policy{Namespaces: []string{"ml"}, FerryNamespace: "ferry"}, envs[1].Policy)
 	assert.Equal(t, &apply.Policy{FerryNamespace: "ferry"}, envs[3].Policy, "unset lists keep their defaults")
+}
+
+// unreachableKubeconfig writes, in dir, a kubeconfig for a cluster nobody
+// answers at (port 1): for wiring that never calls the cluster.
+func unreachableKubeconfig(t *testing.T, dir string) string {
+	t.Helper()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600))
+	return kubeconfig
 }

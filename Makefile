@@ -13,9 +13,9 @@ FUZZTIME   ?= 15s
 
 all: build
 
-## build: compile bin/ferry
+## build: compile bin/ferry as the Dockerfile does (static, no cgo, stripped)
 build:
-	go build -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/ferry ./cmd/ferry
 
 ## tools: build the local control plane (etcd, kube-*, kubectl, kwok, kustomize) into the cache
 tools:

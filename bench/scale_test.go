@@ -215,7 +215,8 @@ func BenchmarkScale(b *testing.B) {
 }
 
 // saveProfile writes ferry's pprof profile (heap, goroutine?debug=2, …) to
-// $BENCH_PROFILE_DIR/<name>.<profile's name> when that is set.
+// $BENCH_PROFILE_DIR/<name>.<profile's name>, and its resident memory by
+// mapping (/proc/<pid>/smaps) to <name>.smaps, when that is set.
 func saveProfile(b *testing.B, ferry *testenv.Ferry, name, profile string) {
 	dir := os.Getenv("BENCH_PROFILE_DIR")
 	if dir == "" {
@@ -227,6 +228,13 @@ func saveProfile(b *testing.B, ferry *testenv.Ferry, name, profile string) {
 	}
 	defer resp.Body.Close()
 	kind, _, _ := strings.Cut(profile, "?")
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", ferry.Pid()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".smaps"), smaps, 0o644); err != nil {
+		b.Fatal(err)
+	}
 	f, err := os.Create(filepath.Join(dir, name+"."+kind))
 	if err != nil {
 		b.Fatal(err)

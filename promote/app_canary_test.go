@@ -1,12 +1,10 @@
 package promote_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferry-gitops/ferry/internal/githubtest"
+	"github.com/ferry-gitops/ferry/internal/testenv"
 	"github.com/ferry-gitops/ferry/promote"
 )
 
@@ -23,27 +22,9 @@ const (
 	tokenCanary = "TOKENCANARY"
 )
 
-// lockedBuffer is a log sink for a slog handler used from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestTheKeyAndTheTokensNeverAppearInErrorsOrLogs(t *testing.T) {
 	w := newAppWorld(t, time.Hour, "ghs_"+tokenCanary)
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var errs []error
 	fail := func(path string, err error) {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,22 +90,7 @@ func (x *e2e) deployment(t *testing.T, env string) (*appsv1.Deployment, error) {
 var e2eSeq atomic.Int64
 
 // syncBuffer is a log a test reads while serve writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ testenv.LogBuffer }
 
 // addresses waits for serve's "serving" line and returns the public and
 // admin base URLs it names (both listen on port 0: no port is guessed).

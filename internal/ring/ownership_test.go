@@ -1,12 +1,10 @@
 package ring
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/ferry-gitops/ferry/internal/testenv"
 )
 
 // sim drives a Ring's view by hand: Leases it makes up, a fake clock, and
@@ -141,33 +141,14 @@ func signedLease(ring, id, instance, address string, renewTime time.Time, d time
 }
 
 // logBuffer collects what a Ring logs, as text lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testenv.LogBuffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // count returns how many lines logged contain s.
-func (b *logBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func (b *logBuffer) count(s string) int { return strings.Count(b.String(), s) }
 
 func TestMayWaitsUntilThisReplicaHasOwnedAKeyForOneLeaseDuration(t *testing.T) {
 	owner := func(k string, ids ...string) string { return bruteOwners([]string{k}, ids...)[k] }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferry-gitops/ferry/apply"
+	"github.com/ferry-gitops/ferry/internal/testenv"
 	"github.com/ferry-gitops/ferry/promote"
 )
 
@@ -322,7 +321,7 @@ func contains(keys []EnvironmentKey, k EnvironmentKey) bool {
 
 func TestAConfiguredSecretNeverShowsInAStatusACommitStatusOrTheLog(t *testing.T) {
 	const canary = "ghs_STATUS_CANARY_42"
-	var logs syncLog
+	var logs testenv.LogBuffer
 	w := newWorld(t, func(w *world, o *Options) {
 		o.Secrets = []string{canary}
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -337,24 +336,6 @@ func TestAConfiguredSecretNeverShowsInAStatusACommitStatusOrTheLog(t *testing.T)
 	assert.NotContains(t, w.gh.lastStatus("ferry/dev").Description, canary)
 	assert.Contains(t, logs.String(), "[redacted]")
 	assert.NotContains(t, logs.String(), canary)
-}
-
-// syncLog is a log written by the engine and read by the test.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestAPushIsAppliedWhileTheMainQueueIsBusy(t *testing.T) {
